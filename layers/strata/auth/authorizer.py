@@ -1,0 +1,61 @@
+"""The API Gateway REQUEST authorizer: API key → tenant, as an IAM policy with context.
+
+The local gateway calls the same function with the same event shape, so both paths admit
+exactly the same requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerRequestEvent,
+    APIGatewayAuthorizerResponse,
+)
+
+from strata.auth.exceptions import MissingCredentialsError
+from strata.auth.keys import ApiKeyStore
+from strata.auth.types import Principal
+
+
+def bearer_token(headers: dict[str, str]) -> str:
+    """The API key from ``Authorization: Bearer <key>`` (the OpenAI SDK's header) or ``x-api-key``."""
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    authorization = lowered.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if lowered.get("x-api-key", "").strip():
+        return lowered["x-api-key"].strip()
+    raise MissingCredentialsError("missing API key: send 'Authorization: Bearer <key>'")
+
+
+def authorize(event: dict[str, Any], keys: ApiKeyStore) -> dict[str, Any]:
+    """Resolve the caller and allow every route of this API for it.
+
+    Raises the auth errors for a missing or unknown key; the Lambda handler turns them into
+    API Gateway's 401 (``raise Exception("Unauthorized")``).
+    """
+    request = APIGatewayAuthorizerRequestEvent(event)
+    principal = keys.resolve(bearer_token(dict(request.headers)))
+    arn = request.parsed_arn
+    # The policy is cached per key by API Gateway, so it allows the whole API, not one method.
+    policy = APIGatewayAuthorizerResponse(
+        principal_id=principal.key_id,
+        region=arn.region,
+        aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id,
+        stage=arn.stage,
+        context=principal_context(principal),
+    )
+    policy.allow_all_routes()
+    return policy.asdict()
+
+
+def principal_context(principal: Principal) -> dict[str, str]:
+    return {"tenant": principal.tenant, "key_id": principal.key_id}
+
+
+def principal_from_context(context: dict[str, Any]) -> Principal:
+    """The principal the authorizer put in ``requestContext.authorizer``."""
+    return Principal(tenant=context["tenant"], key_id=context.get("key_id", ""))

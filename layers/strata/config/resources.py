@@ -1,0 +1,71 @@
+"""The AWS resources Strata needs, defined once.
+
+The CDK app builds the cloud resources from these specs and the local stack creates the same
+resources in moto from them, so names, keys and queue settings cannot drift between the two.
+In the cloud, CDK generates unique physical names and hands them to the Lambdas through the
+``STRATA_*`` environment variables; locally the logical names below are used as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """A DynamoDB table: on-demand billing, string keys."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """An SQS queue with its dead-letter queue."""
+
+    name: str
+    dlq_name: str
+    visibility_timeout_s: int
+    max_receive_count: int
+    retention_days: int = 4
+    dlq_retention_days: int = 14
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    """The documents bucket; object events under ``prefix`` notify the ingest queue."""
+
+    name: str
+    prefix: str = "tenants/"
+    events: tuple[str, ...] = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+
+
+@dataclass(frozen=True, slots=True)
+class StackResources:
+    documents_bucket: BucketSpec
+    ingest_queue: QueueSpec
+    keys_table: TableSpec
+    documents_table: TableSpec
+    tables: tuple[TableSpec, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tables", (self.keys_table, self.documents_table))
+
+
+RESOURCES = StackResources(
+    documents_bucket=BucketSpec(name="strata-documents"),
+    # Lambda needs the visibility timeout to be at least the ingest function's timeout
+    # (AWS recommends six times); three receives before a poison document goes to the DLQ.
+    ingest_queue=QueueSpec(
+        name="strata-ingest",
+        dlq_name="strata-ingest-dlq",
+        visibility_timeout_s=900,
+        max_receive_count=3,
+    ),
+    # API keys, looked up by the keyed hash of the secret; the secret itself is never stored.
+    keys_table=TableSpec(name="strata-keys", partition_key="key_hash"),
+    # The document registry: one item per document, queried by tenant.
+    documents_table=TableSpec(name="strata-documents", partition_key="tenant", sort_key="document_id"),
+)

@@ -1,0 +1,65 @@
+"""One settings object, read once from ``STRATA_*`` environment variables.
+
+The CDK app passes the same names to the Lambdas; the local stack writes them to
+``.strata/local.env``. Explicit arguments win over the environment (``Settings(x=...)``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from strata.config.resources import RESOURCES
+
+ENV_PREFIX = "STRATA_"
+
+
+class Settings(BaseSettings):
+    # Frozen: settings are read once and shared (and hashable, so clients can be cached per settings).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # AWS: endpoint URLs stay unset in the cloud; locally they point at moto and the model server.
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    sagemaker_runtime_url: str | None = None
+
+    # Resources (physical names; CDK overrides them with the generated ones).
+    documents_bucket: str = RESOURCES.documents_bucket.name
+    ingest_queue: str = RESOURCES.ingest_queue.name
+    ingest_dlq: str = RESOURCES.ingest_queue.dlq_name
+    keys_table: str = RESOURCES.keys_table.name
+    documents_table: str = RESOURCES.documents_table.name
+    tenant_prefix: str = RESOURCES.documents_bucket.prefix
+
+    # Models: SageMaker endpoint names and the alias the public API shows.
+    chat_endpoint: str = "strata-chat"
+    embedding_endpoint: str = "strata-embed"
+    default_model: str = "default"
+    max_output_tokens: int = Field(default=256, ge=1, le=4096)
+
+    # Authentication: API keys are stored as HMAC-SHA256 hashes keyed by this secret.
+    key_pepper: SecretStr = SecretStr("strata-local-pepper")
+
+    # Retrieval and ingestion.
+    vector_store: Literal["local", "opensearch"] = "local"
+    vector_store_path: Path = Path(".strata/vectors.db")
+    opensearch_endpoint: str | None = None
+    opensearch_index: str = "strata-chunks"
+    retrieval_k: int = Field(default=4, ge=1, le=50)
+    retrieval_mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+    # SmolLM2 locally has a 2048-token window: sources get about 3000 characters of it.
+    max_context_chars: int = Field(default=3000, ge=200)
+    # all-MiniLM-L6-v2 reads at most 256 tokens, [CLS] and [SEP] included.
+    chunk_tokens: int = Field(default=200, ge=16, le=254)
+    chunk_overlap_tokens: int = Field(default=40, ge=0)
+    max_document_bytes: int = 50 * 1024 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once (FastAPI injects this with ``Depends``)."""
+    return Settings()

@@ -1,0 +1,47 @@
+"""Where a document lives: ``tenants/{tenant}/{path}`` in the documents bucket."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from strata.auth import validate_tenant
+from strata.documents.exceptions import InvalidSourceKeyError
+
+
+@dataclass(frozen=True, slots=True)
+class SourceKey:
+    key: str
+    tenant: str
+    path: str
+
+    @property
+    def document_id(self) -> str:
+        return document_id_for(self.key)
+
+    @property
+    def file_name(self) -> str:
+        return PurePosixPath(self.path).name
+
+
+def document_id_for(key: str) -> str:
+    """Stable per object key, so a re-upload replaces the document instead of duplicating it."""
+    return "doc_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def parse_source_key(key: str, prefix: str = "tenants/") -> SourceKey:
+    if not key.startswith(prefix):
+        raise InvalidSourceKeyError(f"object key {key!r} is outside {prefix}{{tenant}}/: it belongs to no tenant")
+    tenant, _, path = key[len(prefix) :].partition("/")
+    if not path:
+        raise InvalidSourceKeyError(f"object key {key!r} names a tenant but no file")
+    try:
+        validate_tenant(tenant)
+    except ValueError as error:
+        raise InvalidSourceKeyError(str(error)) from error
+    return SourceKey(key=key, tenant=tenant, path=path)
+
+
+def source_key_for(tenant: str, path: str, prefix: str = "tenants/") -> str:
+    return f"{prefix}{validate_tenant(tenant)}/{path.lstrip('/')}"

@@ -1,0 +1,120 @@
+"""The document registry: one DynamoDB item per document, keyed by tenant and document id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from strata.documents.exceptions import DocumentNotFoundError
+from strata.documents.keys import SourceKey
+from strata.documents.types import DocumentRecord, DocumentStatus
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def is_older(sequencer: str | None, than: str | None) -> bool:
+    """True when S3 event ``sequencer`` happened before ``than`` on the same key.
+
+    Sequencers of equal length compare as strings; when either is missing or their lengths
+    differ the event is not treated as stale, so a late event can cost a redundant re-index
+    but never a lost update.
+    """
+    if not sequencer or not than or len(sequencer) != len(than):
+        return False
+    return sequencer < than
+
+
+class DocumentRegistry:
+    """Takes a boto3 DynamoDB Table (the documents table)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, tenant: str, document_id: str) -> DocumentRecord:
+        item = self._table.get_item(Key={"tenant": tenant, "document_id": document_id}).get("Item")
+        if not item:
+            raise DocumentNotFoundError(f"no document {document_id!r}")
+        return DocumentRecord.model_validate(item)
+
+    def find(self, tenant: str, document_id: str) -> DocumentRecord | None:
+        try:
+            return self.get(tenant, document_id)
+        except DocumentNotFoundError:
+            return None
+
+    def list(self, tenant: str) -> list[DocumentRecord]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("tenant").eq(tenant)}
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [DocumentRecord.model_validate(item) for item in items]
+
+    def is_stale(self, source: SourceKey, sequencer: str | None) -> bool:
+        """True when an event older than the last one applied to this key arrives late."""
+        record = self.find(source.tenant, source.document_id)
+        return record is not None and is_older(sequencer, record.sequencer)
+
+    def mark_indexing(self, source: SourceKey, *, sequencer: str | None, size_bytes: int | None) -> None:
+        self._table.update_item(
+            Key={"tenant": source.tenant, "document_id": source.document_id},
+            UpdateExpression=(
+                "SET source_key = :key, title = if_not_exists(title, :title), #status = :status, "
+                "sequencer = :seq, size_bytes = :size, updated_at = :now, "
+                "attempts = if_not_exists(attempts, :zero) + :one, chunks = if_not_exists(chunks, :zero) "
+                "REMOVE reason"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":key": source.key,
+                ":title": source.file_name,
+                ":status": DocumentStatus.INDEXING.value,
+                ":seq": sequencer,
+                ":size": size_bytes,
+                ":now": _now(),
+                ":zero": 0,
+                ":one": 1,
+            },
+        )
+
+    def mark_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str) -> None:
+        self._table.update_item(
+            Key={"tenant": source.tenant, "document_id": source.document_id},
+            UpdateExpression=(
+                "SET title = :title, #status = :status, chunks = :chunks, content_type = :ctype, "
+                "updated_at = :now, attempts = :zero"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":title": title,
+                ":status": DocumentStatus.INDEXED.value,
+                ":chunks": chunks,
+                ":ctype": content_type,
+                ":now": _now(),
+                ":zero": 0,
+            },
+        )
+
+    def mark_failed(self, source: SourceKey, reason: str, *, chunks: int | None = None) -> None:
+        """``chunks``: how many chunks stay searchable (None keeps the previous count)."""
+        values = {":status": DocumentStatus.FAILED.value, ":reason": reason[:1000], ":now": _now()}
+        expression = "SET #status = :status, reason = :reason, updated_at = :now"
+        if chunks is not None:
+            expression += ", chunks = :chunks"
+            values[":chunks"] = chunks
+        self._table.update_item(
+            Key={"tenant": source.tenant, "document_id": source.document_id},
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+
+    def delete(self, source: SourceKey) -> None:
+        self._table.delete_item(Key={"tenant": source.tenant, "document_id": source.document_id})
