@@ -1,0 +1,25 @@
+"""Errors raised while turning an uploaded file into text.
+
+Every error here is permanent: retrying the same bytes gives the same result, so the ingest
+pipeline should record the message in the document registry (it is written for the document's
+owner) and stop retrying instead of sending the file round the queue again.
+"""
+
+from __future__ import annotations
+
+
+class DocumentError(Exception):
+    """Base error: the document cannot be ingested. ``str(error)`` is safe to show to users."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+
+
+class UnsupportedDocumentError(DocumentError):
+    """The file type (extension or content type) is not one Strata can read."""
+
+
+class UnreadableDocumentError(DocumentError):
+    """The file claims a supported type but its content cannot be read: corrupt, binary or empty."""

@@ -1,0 +1,142 @@
+"""S3 object events → the vector store and the document registry.
+
+Created: download → parse → chunk → embed → replace the document's chunks → mark indexed.
+Removed: delete the document's chunks and its registry entry.
+A document that cannot be ingested is marked failed with its reason and the error is raised,
+so the SQS message is retried and ends in the DLQ after the receive limit: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
+
+from strata.documents import DocumentRegistry, SourceKey, parse_source_key
+from strata.ingest.chunking import Chunker
+from strata.ingest.exceptions import DocumentError, UnreadableDocumentError, UnsupportedDocumentError
+from strata.ingest.parsing import parse_document
+from strata.retrieval import ChunkRecord, VectorStore
+
+logger = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    document_id: str
+    chunks: int
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        registry: DocumentRegistry,
+        store: VectorStore,
+        chunker: Chunker,
+        embedder: Embedder,
+        tenant_prefix: str = "tenants/",
+        max_document_bytes: int = 50 * 1024 * 1024,
+    ) -> None:
+        self._s3 = s3
+        self._registry = registry
+        self._store = store
+        self._chunker = chunker
+        self._embedder = embedder
+        self._tenant_prefix = tenant_prefix
+        self._max_document_bytes = max_document_bytes
+
+    def apply(self, record: S3EventRecord) -> None:
+        """Apply one S3 event record (keys arrive URL-encoded, as S3 sends them)."""
+        key = unquote_plus(record.s3.get_object.key)
+        if not key.startswith(self._tenant_prefix):
+            logger.warning("ignoring object outside the tenant prefix", extra={"key": key})
+            return
+        # Inside the prefix, a key we cannot attribute to a tenant is an error: it goes to the DLQ.
+        source = parse_source_key(key, self._tenant_prefix)
+        obj = record.s3.get_object
+        sequencer = obj.get("sequencer")  # absent from some events (and from moto's)
+        if self._registry.is_stale(source, sequencer):
+            logger.info("skipping stale event", extra={"key": key, "event": record.event_name})
+            return
+        if record.event_name.startswith("ObjectRemoved"):
+            self.remove(source)
+        elif record.event_name.startswith("ObjectCreated"):
+            self.ingest(record.s3.bucket.name, source, sequencer=sequencer, size_bytes=obj.get("size"))
+
+    def ingest(self, bucket: str, source: SourceKey, *, sequencer: str | None, size_bytes: int | None) -> IngestResult:
+        self._registry.mark_indexing(source, sequencer=sequencer, size_bytes=size_bytes)
+        try:
+            result = self._index(bucket, source)
+        except DocumentError as error:
+            # Permanent: this version can never be indexed, so none of the document stays searchable.
+            self._store.delete_document(source.tenant, source.document_id)
+            self._fail(source, str(error), chunks=0)
+            raise
+        except Exception as error:
+            # Transient or unknown: the previous version stays searchable while SQS retries.
+            self._fail(source, f"ingestion failed, will retry: {type(error).__name__}: {error}")
+            raise
+        logger.info("document indexed", extra={"document_id": source.document_id, "chunks": result.chunks})
+        return result
+
+    def remove(self, source: SourceKey) -> None:
+        removed = self._store.delete_document(source.tenant, source.document_id)
+        self._registry.delete(source)
+        logger.info("document removed", extra={"document_id": source.document_id, "chunks": removed})
+
+    def _index(self, bucket: str, source: SourceKey) -> IngestResult:
+        obj = self._download(bucket, source)
+        if obj is None:
+            return IngestResult(source.document_id, 0)
+        data, content_type = obj
+        parsed = parse_document(data, key=source.key, content_type=content_type)
+        chunks = self._chunker.chunk(parsed)
+        if not chunks:
+            raise UnreadableDocumentError(f"{source.file_name}: no text to index")
+        vectors = self._embedder.embed([chunk.text for chunk in chunks])
+        self._store.upsert(
+            [
+                ChunkRecord(
+                    tenant=source.tenant,
+                    document_id=source.document_id,
+                    chunk_index=chunk.index,
+                    text=chunk.text,
+                    vector=vector,
+                    source_key=source.key,
+                    title=parsed.title,
+                    page=chunk.page,
+                    char_start=chunk.char_start,
+                    char_end=chunk.char_end,
+                )
+                for chunk, vector in zip(chunks, vectors, strict=True)
+            ]
+        )
+        self._registry.mark_indexed(source, title=parsed.title, chunks=len(chunks), content_type=parsed.content_type)
+        return IngestResult(source.document_id, len(chunks))
+
+    def _download(self, bucket: str, source: SourceKey) -> tuple[bytes, str | None] | None:
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=source.key)
+        except self._s3.exceptions.NoSuchKey:
+            # Deleted since the event was sent; its removal event cleans up.
+            logger.info("object gone before ingestion", extra={"key": source.key})
+            return None
+        if response["ContentLength"] > self._max_document_bytes:
+            raise UnsupportedDocumentError(
+                f"{source.file_name}: {response['ContentLength']} bytes is over the "
+                f"{self._max_document_bytes}-byte limit"
+            )
+        return response["Body"].read(), response.get("ContentType")
+
+    def _fail(self, source: SourceKey, reason: str, *, chunks: int | None = None) -> None:
+        logger.warning("document failed", extra={"document_id": source.document_id, "reason": reason})
+        self._registry.mark_failed(source, reason, chunks=chunks)

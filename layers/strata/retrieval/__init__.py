@@ -1,0 +1,42 @@
+"""Retrieval: the vector-store port (upsert, delete, tenant-scoped search) and its adapters.
+
+``build_vector_store(settings)`` picks the adapter: the embedded SQLite store locally, OpenSearch
+in the cloud. Both rank the same data the same way (see :mod:`strata.retrieval.hybrid`).
+"""
+
+from strata.retrieval.base import MAX_K, VectorStore
+from strata.retrieval.exceptions import (
+    InvalidChunkError,
+    InvalidQueryError,
+    VectorStoreError,
+    VectorStoreUnavailableError,
+)
+from strata.retrieval.factory import DEFAULT_EMBEDDING_DIMENSION, build_vector_store
+from strata.retrieval.hybrid import HybridConfig
+from strata.retrieval.keywords import fts5_match_expression, keyword_terms
+from strata.retrieval.local import LocalVectorStore
+from strata.retrieval.opensearch import OpenSearchVectorStore, client_for
+from strata.retrieval.retriever import QueryEmbedder, Retriever
+from strata.retrieval.types import ChunkRecord, SearchHit, SearchMode
+
+__all__ = (
+    "DEFAULT_EMBEDDING_DIMENSION",
+    "MAX_K",
+    "ChunkRecord",
+    "HybridConfig",
+    "InvalidChunkError",
+    "InvalidQueryError",
+    "LocalVectorStore",
+    "OpenSearchVectorStore",
+    "QueryEmbedder",
+    "Retriever",
+    "SearchHit",
+    "SearchMode",
+    "VectorStore",
+    "VectorStoreError",
+    "VectorStoreUnavailableError",
+    "build_vector_store",
+    "client_for",
+    "fts5_match_expression",
+    "keyword_terms",
+)

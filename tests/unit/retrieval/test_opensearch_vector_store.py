@@ -1,0 +1,434 @@
+"""The OpenSearch adapter against a fake transport: a real ``OpenSearch`` client whose connection
+records each HTTP request and answers from a script, so the bodies asserted here are exactly
+what would go over the wire."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+from botocore.credentials import Credentials
+from opensearchpy import AWSV4SignerAuth, Connection, OpenSearch
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+from strata.config import Settings
+from strata.retrieval import (
+    ChunkRecord,
+    HybridConfig,
+    InvalidChunkError,
+    InvalidQueryError,
+    LocalVectorStore,
+    OpenSearchVectorStore,
+    SearchHit,
+    VectorStoreError,
+    VectorStoreUnavailableError,
+    build_vector_store,
+    client_for,
+)
+from strata.retrieval.opensearch import chunk_id
+
+INDEX = "strata-chunks"
+PIPELINE = "strata-chunks-hybrid"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, str]
+    body: Any
+
+
+Reply = tuple[int, Any]
+
+
+@dataclass
+class FakeOpenSearch:
+    """Scripted replies by ``(method, path)``; every request is recorded."""
+
+    replies: dict[tuple[str, str], Reply | Callable[[Request], Reply] | Exception] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+
+    def answer(self, request: Request) -> Reply:
+        reply = self.replies.get((request.method, request.path), (200, {}))
+        if isinstance(reply, Exception):
+            raise reply
+        return reply(request) if callable(reply) else reply
+
+    def only(self, method: str, path: str) -> Request:
+        matching = [r for r in self.requests if (r.method, r.path) == (method, path)]
+        assert len(matching) == 1, [(r.method, r.path) for r in self.requests]
+        return matching[0]
+
+
+class RecordingConnection(Connection):
+    def __init__(self, *, fake: FakeOpenSearch, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fake = fake
+
+    def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):  # noqa: ANN001
+        parts = urlsplit(url)
+        # opensearch-py hands query parameters over already escaped to bytes.
+        query = dict(parse_qsl(parts.query)) | {k: _text(v) for k, v in (params or {}).items()}
+        request = Request(method, parts.path, query, _decode(body))
+        self.fake.requests.append(request)
+        status, payload = self.fake.answer(request)
+        raw = json.dumps(payload)
+        if not 200 <= status < 300 and status not in ignore:
+            self._raise_error(status, raw, "application/json")
+        return status, {"content-type": "application/json"}, raw
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode(body: bytes | str | None) -> Any:
+    if not body:
+        return None
+    text = body.decode() if isinstance(body, bytes) else body
+    lines = [line for line in text.split("\n") if line]
+    if len(lines) > 1:  # NDJSON (bulk)
+        return [json.loads(line) for line in lines]
+    return json.loads(text)
+
+
+@pytest.fixture
+def fake() -> FakeOpenSearch:
+    return FakeOpenSearch()
+
+
+@pytest.fixture
+def store(fake: FakeOpenSearch) -> OpenSearchVectorStore:
+    client = OpenSearch(
+        hosts=[{"host": "search.test", "port": 443}], connection_class=RecordingConnection, fake=fake, max_retries=0
+    )
+    return OpenSearchVectorStore(client, INDEX, dimension=3, pipeline=PIPELINE, hybrid=HybridConfig(candidates=20))
+
+
+def chunk(document_id: str, index: int, text: str = "text", tenant: str = "acme") -> ChunkRecord:
+    return ChunkRecord(
+        tenant=tenant,
+        document_id=document_id,
+        chunk_index=index,
+        text=text,
+        vector=[1.0, 0.0, float(index)],
+        source_key=f"tenants/{tenant}/{document_id}.pdf",
+        title="Doc",
+        page=index + 1,
+        char_start=0,
+        char_end=len(text),
+    )
+
+
+def search_reply(*sources: dict[str, Any], scores: list[float] | None = None) -> Reply:
+    scores = scores or [1.0 - i / 10 for i in range(len(sources))]
+    hits = [
+        {"_index": INDEX, "_id": str(i), "_score": s, "_source": src}
+        for i, (src, s) in enumerate(zip(sources, scores, strict=True))
+    ]
+    return 200, {"hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits}}
+
+
+def source(document_id: str, index: int, tenant: str = "acme") -> dict[str, Any]:
+    return chunk(document_id, index, f"chunk {index} of {document_id}", tenant).model_dump(exclude={"vector"})
+
+
+def test_opensearch_ensure_index_creates_a_faiss_cosine_knn_index(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("HEAD", f"/{INDEX}")] = (404, {})
+
+    created = store.ensure_index()
+
+    body = fake.only("PUT", f"/{INDEX}").body
+    assert created is True
+    assert body["settings"]["index"]["knn"] is True
+    properties = body["mappings"]["properties"]
+    assert properties["vector"] == {
+        "type": "knn_vector",
+        "dimension": 3,
+        "method": {
+            "name": "hnsw",
+            "engine": "faiss",
+            "space_type": "cosinesimil",
+            "parameters": {"m": 16, "ef_construction": 128},
+        },
+    }
+    assert properties["tenant"] == {"type": "keyword"}
+    assert properties["document_id"] == {"type": "keyword"}
+    assert properties["text"]["type"] == "text"
+    analyzer = body["settings"]["analysis"]["analyzer"][properties["text"]["analyzer"]]
+    assert analyzer["tokenizer"] == "standard"
+    assert "porter_stem" in analyzer["filter"]
+
+
+def test_opensearch_ensure_index_leaves_an_existing_index_alone(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("HEAD", f"/{INDEX}")] = (200, {})
+
+    assert store.ensure_index() is False
+    assert [r.method for r in fake.requests] == ["HEAD"]
+
+
+def test_opensearch_ensure_index_tolerates_a_concurrent_creation(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("HEAD", f"/{INDEX}")] = (404, {})
+    fake.replies[("PUT", f"/{INDEX}")] = (400, {"error": {"type": "resource_already_exists_exception"}, "status": 400})
+
+    assert store.ensure_index() is False
+
+
+def test_opensearch_ensure_search_pipeline_puts_the_normalization_processor(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    store.ensure_search_pipeline()
+
+    body = fake.only("PUT", f"/_search/pipeline/{PIPELINE}").body
+    assert body["phase_results_processors"] == [
+        {
+            "normalization-processor": {
+                "normalization": {"technique": "min_max"},
+                "combination": {"technique": "arithmetic_mean", "parameters": {"weights": [0.5, 0.5]}},
+            }
+        }
+    ]
+
+
+def test_opensearch_vector_search_filters_inside_the_knn_clause(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("POST", f"/{INDEX}/_search")] = search_reply(source("a", 0), source("b", 2), scores=[0.97, 0.81])
+
+    hits = store.search(
+        tenant="acme", query_text="ignored", query_vector=[1, 0, 0], k=2, mode="vector", document_ids=["a", "b"]
+    )
+
+    request = fake.only("POST", f"/{INDEX}/_search")
+    assert "search_pipeline" not in request.params
+    assert request.body == {
+        "size": 2,
+        "_source": {"excludes": ["vector"]},
+        "query": {
+            "knn": {
+                "vector": {
+                    "vector": [1.0, 0.0, 0.0],
+                    "k": 2,
+                    "filter": {
+                        "bool": {"filter": [{"term": {"tenant": "acme"}}, {"terms": {"document_id": ["a", "b"]}}]}
+                    },
+                }
+            }
+        },
+    }
+    assert hits == [
+        SearchHit(**source("a", 0), score=0.97),
+        SearchHit(**source("b", 2), score=0.81),
+    ]
+
+
+def test_opensearch_keyword_search_is_a_filtered_match_on_the_query_terms(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("POST", f"/{INDEX}/_search")] = search_reply(source("a", 0))
+
+    store.search(tenant="acme", query_text='The "refund" OR policy*', query_vector=None, k=4, mode="keyword")
+
+    assert fake.only("POST", f"/{INDEX}/_search").body["query"] == {
+        "bool": {
+            "must": [{"match": {"text": {"query": "refund policy"}}}],
+            "filter": [{"term": {"tenant": "acme"}}],
+        }
+    }
+
+
+def test_opensearch_keyword_search_without_terms_sends_nothing(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    assert store.search(tenant="acme", query_text="the of", query_vector=None, k=4, mode="keyword") == []
+    assert fake.requests == []
+
+
+def test_opensearch_hybrid_search_uses_the_pipeline_and_keeps_the_top_k(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("POST", f"/{INDEX}/_search")] = search_reply(*(source("a", i) for i in range(6)))
+
+    hits = store.search(tenant="acme", query_text="refund policy", query_vector=[0, 1, 0], k=3)
+
+    request = fake.only("POST", f"/{INDEX}/_search")
+    tenant_filter = [{"term": {"tenant": "acme"}}]
+    assert request.params["search_pipeline"] == PIPELINE
+    assert request.body["size"] == 20  # the candidate depth, as the local store uses
+    assert request.body["query"] == {
+        "hybrid": {
+            "queries": [
+                {"bool": {"must": [{"match": {"text": {"query": "refund policy"}}}], "filter": tenant_filter}},
+                {
+                    "knn": {
+                        "vector": {"vector": [0.0, 1.0, 0.0], "k": 20, "filter": {"bool": {"filter": tenant_filter}}}
+                    }
+                },
+            ]
+        }
+    }
+    assert [hit.chunk_index for hit in hits] == [0, 1, 2]
+
+
+def test_opensearch_search_drops_hits_of_another_tenant(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
+    fake.replies[("POST", f"/{INDEX}/_search")] = search_reply(source("a", 0, tenant="globex"), source("b", 0))
+
+    hits = store.search(tenant="acme", query_text="x", query_vector=[1, 0, 0], k=5)
+
+    assert [(hit.tenant, hit.document_id) for hit in hits] == [("acme", "b")]
+
+
+def test_opensearch_search_checks_the_query_dimension(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
+    with pytest.raises(InvalidQueryError, match="dimensions"):
+        store.search(tenant="acme", query_text="x", query_vector=[1, 0], k=5)
+    assert fake.requests == []
+
+
+def test_opensearch_upsert_overwrites_by_position_then_drops_stale_chunks(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("POST", "/_bulk")] = (200, {"errors": False, "items": []})
+    fake.replies[("POST", f"/{INDEX}/_delete_by_query")] = (200, {"deleted": 3})
+
+    store.upsert([chunk("doc", 1, "second"), chunk("doc", 0, "first")])
+
+    assert [(r.method, r.path) for r in fake.requests] == [("POST", "/_bulk"), ("POST", f"/{INDEX}/_delete_by_query")]
+    bulk = fake.requests[0]
+    assert bulk.params["refresh"] == "wait_for"
+    assert bulk.body == [
+        {"index": {"_index": INDEX, "_id": chunk_id(chunk("doc", 0))}},
+        chunk("doc", 0, "first").model_dump(),
+        {"index": {"_index": INDEX, "_id": chunk_id(chunk("doc", 1))}},
+        chunk("doc", 1, "second").model_dump(),
+    ]
+    cleanup = fake.requests[1]
+    assert (cleanup.params["refresh"], cleanup.params["conflicts"]) == ("true", "proceed")
+    assert cleanup.body == {
+        "query": {
+            "bool": {
+                "filter": [{"term": {"tenant": "acme"}}, {"term": {"document_id": "doc"}}],
+                "must_not": [{"terms": {"chunk_index": [0, 1]}}],
+            }
+        }
+    }
+
+
+def test_opensearch_chunk_ids_are_stable_and_unambiguous() -> None:
+    assert chunk_id(chunk("doc", 0)) == chunk_id(chunk("doc", 0, "other text"))
+    assert chunk_id(chunk("b/c", 0, tenant="a")) != chunk_id(chunk("c", 0, tenant="a/b"))
+
+
+def test_opensearch_upsert_sends_large_documents_in_batches(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
+    fake.replies[("POST", "/_bulk")] = (200, {"errors": False, "items": []})
+
+    store.upsert([chunk("big", i) for i in range(450)])
+
+    bulks = [r for r in fake.requests if r.path == "/_bulk"]
+    assert [len(r.body) // 2 for r in bulks] == [200, 200, 50]
+
+
+def test_opensearch_upsert_reports_rejected_chunks(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
+    error = {"type": "mapper_parsing_exception", "reason": "failed to parse field [vector]"}
+    fake.replies[("POST", "/_bulk")] = (200, {"errors": True, "items": [{"index": {"status": 400, "error": error}}]})
+
+    with pytest.raises(VectorStoreError, match="rejected 1 of 1 chunks.*mapper_parsing_exception"):
+        store.upsert([chunk("doc", 0)])
+
+
+def test_opensearch_upsert_checks_the_dimension(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
+    wrong = chunk("doc", 0).model_copy(update={"vector": [1.0, 2.0]})
+
+    with pytest.raises(InvalidChunkError, match="dimensions"):
+        store.upsert([wrong])
+    assert fake.requests == []
+
+
+def test_opensearch_delete_document_returns_the_deleted_count(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("POST", f"/{INDEX}/_delete_by_query")] = (200, {"deleted": 4})
+
+    assert store.delete_document("acme", "doc") == 4
+    assert fake.requests[0].body == {
+        "query": {"bool": {"filter": [{"term": {"tenant": "acme"}}, {"term": {"document_id": "doc"}}]}}
+    }
+
+
+def test_opensearch_delete_and_count_on_a_missing_index_are_zero(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    missing = (404, {"error": {"type": "index_not_found_exception"}, "status": 404})
+    fake.replies[("POST", f"/{INDEX}/_delete_by_query")] = missing
+    fake.replies[("POST", f"/{INDEX}/_count")] = missing
+
+    assert store.delete_document("acme", "doc") == 0
+    assert store.count("acme") == 0
+
+
+def test_opensearch_count_is_tenant_scoped(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
+    fake.replies[("POST", f"/{INDEX}/_count")] = (200, {"count": 7})
+
+    assert store.count("acme") == 7
+    assert fake.requests[0].body == {"query": {"term": {"tenant": "acme"}}}
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (OpenSearchConnectionError("N/A", "connection refused", Exception("refused")), VectorStoreUnavailableError),
+        ((429, {"error": {"type": "too_many_requests"}, "status": 429}), VectorStoreUnavailableError),
+        ((503, {"error": {"type": "unavailable"}, "status": 503}), VectorStoreUnavailableError),
+        ((400, {"error": {"type": "parsing_exception"}, "status": 400}), VectorStoreError),
+    ],
+)
+def test_opensearch_errors_map_to_vector_store_errors(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch, reply: Any, error: type[Exception]
+) -> None:
+    fake.replies[("POST", f"/{INDEX}/_search")] = reply
+
+    with pytest.raises(error):
+        store.search(tenant="acme", query_text="x", query_vector=[1, 0, 0], k=5)
+
+
+def test_client_for_signs_requests_with_sigv4_for_the_es_service() -> None:
+    credentials = Credentials("AKIDEXAMPLE", "secret", "session-token")
+
+    client = client_for("search-strata.eu-west-1.es.amazonaws.com", "eu-west-1", credentials=credentials)
+
+    connection = client.transport.get_connection()
+    assert connection.host == "https://search-strata.eu-west-1.es.amazonaws.com:443"
+    auth = connection.session.auth
+    assert isinstance(auth, AWSV4SignerAuth)
+    signed = auth(requests.Request("GET", f"{connection.host}/{INDEX}/_count").prepare())
+    assert signed.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/es/aws4_request" in signed.headers["Authorization"]
+    assert signed.headers["X-Amz-Security-Token"] == "session-token"
+
+
+def test_build_vector_store_picks_the_adapter_from_settings(tmp_path) -> None:  # noqa: ANN001
+    local = build_vector_store(Settings(vector_store="local", vector_store_path=tmp_path / "v.db"))
+    remote = build_vector_store(
+        Settings(vector_store="opensearch", opensearch_endpoint="https://search-x.us-east-1.es.amazonaws.com")
+    )
+
+    assert isinstance(local, LocalVectorStore)
+    assert local.path == tmp_path / "v.db"
+    assert isinstance(remote, OpenSearchVectorStore)
+    assert (remote.index, remote.pipeline, remote.dimension) == ("strata-chunks", "strata-chunks-hybrid", 384)
+    local.close()
+
+
+def test_build_vector_store_needs_an_endpoint_for_opensearch() -> None:
+    with pytest.raises(VectorStoreError, match="STRATA_OPENSEARCH_ENDPOINT"):
+        build_vector_store(Settings(vector_store="opensearch", opensearch_endpoint=None))
