@@ -1,0 +1,14 @@
+"""The chat flow behind ``POST /v1/chat/completions``."""
+
+from strata.chat.protocol import ChatCompletionRequest, ChatMessage, Citation, StrataResponseExtension
+from strata.chat.service import ChatService, PreparedChat, new_request_id
+
+__all__ = (
+    "ChatCompletionRequest",
+    "ChatMessage",
+    "ChatService",
+    "Citation",
+    "PreparedChat",
+    "StrataResponseExtension",
+    "new_request_id",
+)

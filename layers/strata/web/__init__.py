@@ -1,0 +1,24 @@
+"""What the FastAPI apps of the chat and api functions share: errors and dependencies."""
+
+from strata.web.dependencies import (
+    REQUEST_CONTEXT_HEADER,
+    CurrentPrincipal,
+    chat_service,
+    current_principal,
+    document_registry,
+    embedder,
+)
+from strata.web.errors import UNAUTHORIZED_BODY, error_body, error_response, install_error_handlers
+
+__all__ = (
+    "REQUEST_CONTEXT_HEADER",
+    "UNAUTHORIZED_BODY",
+    "CurrentPrincipal",
+    "chat_service",
+    "current_principal",
+    "document_registry",
+    "embedder",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+)

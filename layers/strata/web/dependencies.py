@@ -1,0 +1,63 @@
+"""Per-request dependencies, injected with ``Depends`` and overridable in tests."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from strata import aws
+from strata.auth import MissingCredentialsError, Principal, principal_from_context
+from strata.chat import ChatService
+from strata.config import Settings, get_settings
+from strata.documents import DocumentRegistry
+from strata.inference import SageMakerChatModel, SageMakerEmbedder
+from strata.retrieval import Retriever, build_vector_store
+
+# Lambda Web Adapter passes API Gateway's request context in this header; the local gateway does too.
+REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller the authorizer resolved (Mangum: the event; LWA and local gateway: the header)."""
+    event = request.scope.get("aws.event")
+    if event is not None:
+        context = (event.get("requestContext") or {}).get("authorizer") or {}
+    else:
+        raw = request.headers.get(REQUEST_CONTEXT_HEADER)
+        context = (json.loads(raw).get("authorizer") or {}) if raw else {}
+    if "tenant" not in context:
+        raise MissingCredentialsError("request was not authorized")
+    return principal_from_context(context)
+
+
+@lru_cache
+def _embedder(settings: Settings) -> SageMakerEmbedder:
+    return SageMakerEmbedder(aws.client("sagemaker-runtime", settings), settings.embedding_endpoint)
+
+
+@lru_cache
+def _chat_service(settings: Settings) -> ChatService:
+    chat_model = SageMakerChatModel(aws.client("sagemaker-runtime", settings), settings.chat_endpoint)
+    return ChatService(
+        retriever=Retriever(build_vector_store(settings), _embedder(settings)),
+        models={settings.default_model: chat_model},
+        settings=settings,
+    )
+
+
+def chat_service(settings: Annotated[Settings, Depends(get_settings)]) -> ChatService:
+    return _chat_service(settings)
+
+
+def embedder(settings: Annotated[Settings, Depends(get_settings)]) -> SageMakerEmbedder:
+    return _embedder(settings)
+
+
+def document_registry(settings: Annotated[Settings, Depends(get_settings)]) -> DocumentRegistry:
+    return DocumentRegistry(aws.resource("dynamodb", settings).Table(settings.documents_table))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,88 @@
+"""Errors in OpenAI's shape, mapped from each package's exceptions in one place."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from strata.auth import AuthError
+from strata.documents import DocumentNotFoundError
+from strata.inference import InferenceError, ModelUnavailableError, UnknownModelError
+
+logger = logging.getLogger(__name__)
+
+# exception type → (status, OpenAI error type, code)
+_ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
+    (AuthError, 401, "invalid_request_error", "invalid_api_key"),
+    (UnknownModelError, 404, "invalid_request_error", "model_not_found"),
+    (DocumentNotFoundError, 404, "invalid_request_error", "not_found"),
+    (ModelUnavailableError, 503, "api_error", "model_unavailable"),
+    (InferenceError, 502, "api_error", "model_error"),
+]
+
+
+def error_body(
+    message: str, *, type_: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+# What a request without a valid key gets, from the local gateway and from API Gateway alike.
+UNAUTHORIZED_MESSAGE = "Invalid or missing API key. Send 'Authorization: Bearer <key>'."
+UNAUTHORIZED_BODY = error_body(UNAUTHORIZED_MESSAGE, type_="invalid_request_error", code="invalid_api_key")
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type_: str,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(message, type_=type_, code=code, param=param), status_code=status, headers=headers
+    )
+
+
+def classify(error: Exception) -> tuple[int, str, str | None]:
+    for exc_type, status, type_, code in _ERROR_MAP:
+        if isinstance(error, exc_type):
+            return status, type_, code
+    return 500, "api_error", "internal_error"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        location = ".".join(str(part) for part in first.get("loc", ())[1:])
+        message = (
+            f"{location}: {first.get('msg', 'invalid request')}" if location else first.get("msg", "invalid")
+        )
+        return error_response(400, message, type_="invalid_request_error", param=location or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        type_ = "invalid_request_error" if error.status_code < 500 else "api_error"
+        return error_response(
+            error.status_code,
+            str(error.detail),
+            type_=type_,
+            code=HTTPStatus(error.status_code).phrase.lower().replace(" ", "_"),
+        )
+
+    @app.exception_handler(Exception)
+    async def _strata(_: Request, error: Exception) -> JSONResponse:
+        status, type_, code = classify(error)
+        if status >= 500:
+            logger.exception("request failed")
+        message = str(error) if status < 500 or code != "internal_error" else "internal error"
+        return error_response(status, message, type_=type_, code=code)
