@@ -1,0 +1,94 @@
+"""AWS on loopback: moto's server, with the resources the CDK app defines (from RESOURCES)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from strata.config import RESOURCES, StackResources
+
+logger = logging.getLogger(__name__)
+
+# moto's fixed account; any credentials are accepted.
+LOCAL_ACCOUNT = "123456789012"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "strata-local", "AWS_SECRET_ACCESS_KEY": "strata-local"}
+
+
+@dataclass(frozen=True, slots=True)
+class LocalQueues:
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+
+
+def start_moto(host: str, port: int) -> ThreadedMotoServer:
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    return server
+
+
+def create_bucket(s3: Any, resources: StackResources = RESOURCES) -> None:
+    bucket = resources.documents_bucket.name
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket)
+
+
+def create_queues(sqs: Any, resources: StackResources = RESOURCES) -> LocalQueues:
+    spec = resources.ingest_queue
+    dlq_url = sqs.create_queue(
+        QueueName=spec.dlq_name,
+        Attributes={"MessageRetentionPeriod": str(spec.dlq_retention_days * 86400)},
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=spec.name,
+        Attributes={
+            "VisibilityTimeout": str(spec.visibility_timeout_s),
+            "MessageRetentionPeriod": str(spec.retention_days * 86400),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return LocalQueues(queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url)
+
+
+def create_tables(dynamodb: Any, resources: StackResources = RESOURCES) -> None:
+    existing = set(dynamodb.list_tables()["TableNames"])
+    for spec in resources.tables:
+        if spec.name in existing:
+            continue
+        keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])
+        dynamodb.create_table(
+            TableName=spec.name,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
+        )
+        if spec.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=spec.name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+            )
+
+
+def enable_notifications(s3: Any, queue_arn: str, resources: StackResources = RESOURCES) -> None:
+    """The bucket → queue notification, as the CDK app configures it (same events, same prefix)."""
+    spec = resources.documents_bucket
+    s3.put_bucket_notification_configuration(
+        Bucket=spec.name,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "strata-ingest",
+                    "QueueArn": queue_arn,
+                    "Events": list(spec.events),
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": spec.prefix}]}},
+                }
+            ]
+        },
+    )

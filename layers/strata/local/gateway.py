@@ -1,0 +1,174 @@
+"""The local API Gateway: the same routes as the CDK app's REST API, the same authorizer code.
+
+Each request to an authorized route builds an API Gateway REQUEST-authorizer event, calls the
+authorizer function's handler, and hands the request to the function's ASGI app with the
+authorizer context in ``x-amzn-request-context`` — the header the Lambda Web Adapter sets in AWS.
+Responses pass straight through, so streamed answers are not buffered.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from strata.local.aws import LOCAL_ACCOUNT
+from strata.local.lambda_context import LocalLambdaContext
+from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY
+
+logger = logging.getLogger(__name__)
+
+LOCAL_API_ID = "local"
+LOCAL_STAGE = "local"
+Authorizer = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str  # exact path, or a prefix when it ends with "/"
+    app: ASGIApp
+    authorized: bool = True
+
+    def matches(self, path: str) -> bool:
+        return path.startswith(self.path) if self.path.endswith("/") else path == self.path
+
+
+class LocalGateway:
+    def __init__(
+        self,
+        *,
+        routes: list[Route],
+        authorizer: Authorizer,
+        frontend_dir: Path | None = None,
+        region: str = "us-east-1",
+    ) -> None:
+        self._routes = routes
+        self._authorizer = authorizer
+        self._region = region
+        self._frontend = StaticFiles(directory=frontend_dir, html=True) if frontend_dir else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _accept_lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        route = next((r for r in self._routes if r.matches(scope["path"])), None)
+        if route is None:
+            if self._frontend is not None and scope["method"] in ("GET", "HEAD"):
+                await self._frontend(scope, receive, send)
+            else:
+                await JSONResponse(
+                    {
+                        "error": {
+                            "message": "Not found",
+                            "type": "invalid_request_error",
+                            "param": None,
+                            "code": "not_found",
+                        }
+                    },
+                    404,
+                )(scope, receive, send)
+            return
+        context: dict[str, Any] = {}
+        if route.authorized:
+            denial, context = await self._authorize(scope)
+            if denial is not None:
+                await denial(scope, receive, send)
+                return
+        await route.app(_with_request_context(scope, context), receive, send)
+
+    async def _authorize(self, scope: Scope) -> tuple[JSONResponse | None, dict[str, Any]]:
+        event = self._authorizer_event(scope)
+        try:
+            policy = await run_in_threadpool(self._authorizer, event, LocalLambdaContext("strata-authorizer"))
+        except Exception as error:
+            if str(error) != "Unauthorized":
+                logger.exception("authorizer failed")
+                return JSONResponse(
+                    {
+                        "error": {
+                            "message": "Internal server error",
+                            "type": "api_error",
+                            "param": None,
+                            "code": "authorizer_error",
+                        }
+                    },
+                    500,
+                ), {}
+            return JSONResponse(UNAUTHORIZED_BODY, 401), {}
+        if not _allows(policy, event["methodArn"]):
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "User is not authorized to access this resource",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "access_denied",
+                    }
+                },
+                403,
+            ), {}
+        return None, policy.get("context") or {}
+
+    def _authorizer_event(self, scope: Scope) -> dict[str, Any]:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method, path = scope["method"], scope["path"]
+        api = f"arn:aws:execute-api:{self._region}:{LOCAL_ACCOUNT}:{LOCAL_API_ID}"
+        return {
+            "type": "REQUEST",
+            "methodArn": f"{api}/{LOCAL_STAGE}/{method}{path}",
+            "resource": path,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "queryStringParameters": {},
+            "requestContext": {
+                "accountId": LOCAL_ACCOUNT,
+                "apiId": LOCAL_API_ID,
+                "stage": LOCAL_STAGE,
+                "httpMethod": method,
+                "path": path,
+            },
+        }
+
+
+def _allows(policy: dict[str, Any], method_arn: str) -> bool:
+    """IAM evaluation for the policy an authorizer returns: an explicit Deny wins over Allow."""
+    allowed = False
+    for statement in policy.get("policyDocument", {}).get("Statement", []):
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase(method_arn, pattern) for pattern in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _with_request_context(scope: Scope, authorizer_context: dict[str, Any]) -> Scope:
+    context = {"requestId": str(uuid.uuid4()), "stage": LOCAL_STAGE, "authorizer": authorizer_context}
+    # A client must never pass its own context: drop any incoming copy of the header.
+    headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() != REQUEST_CONTEXT_HEADER]
+    headers.append((REQUEST_CONTEXT_HEADER.encode(), json.dumps(context).encode()))
+    return {**scope, "headers": headers}
+
+
+async def _accept_lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

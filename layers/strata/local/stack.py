@@ -1,0 +1,236 @@
+"""``strata dev``: the whole stack on one machine, with the same code that runs in AWS."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from strata.auth import ApiKeyStore, generate_secret
+from strata.config import RESOURCES, Settings
+from strata.local import aws as local_aws
+from strata.local.env_file import read_env_file, write_env_file
+from strata.local.gateway import LocalGateway, Route
+from strata.local.poller import SqsPoller
+from strata.local.processes import ensure_port_free, start_model_server, stop_process, wait_for_http
+from strata.local.state import LocalStateStore
+from strata.local.watcher import DocumentsFolderMirror
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalStackConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_port: int = 8080
+    aws_port: int = 4566
+    state_dir: Path = Path(".strata")
+    documents_dir: Path = Path("documents")
+    frontend_dir: Path = REPO_ROOT / "frontend"
+    dev_tenant: str = "dev"
+    # How long a failed ingestion waits before SQS hands it back (Lambda uses the queue's own
+    # timeout; locally a short one keeps the retry → DLQ cycle quick).
+    ingest_retry_s: int = 5
+    state_save_interval_s: float = 10
+    model_ready_timeout_s: float = 300
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "local.env"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def model_url(self) -> str:
+        return f"http://{self.host}:{self.model_port}"
+
+
+@dataclass
+class LocalStack:
+    config: LocalStackConfig
+    started_in_s: float = 0.0
+    _closers: list[Any] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        """Start, print where everything is, and serve until SIGINT/SIGTERM."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stop.set())
+        try:
+            self.start()
+            print(self.banner(), flush=True)
+            while not self._stop.wait(self.config.state_save_interval_s):
+                self._state.save()
+        finally:
+            self.stop()
+
+    def start(self) -> None:
+        began = time.monotonic()
+        config = self.config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        for port, what in (
+            (config.port, "gateway"),
+            (config.model_port, "model server"),
+            (config.aws_port, "local AWS"),
+        ):
+            ensure_port_free(config.host, port, what)
+        model_server = start_model_server(
+            host=config.host, port=config.model_port, log_path=config.logs_dir / "model_endpoint.log"
+        )
+        self._closers.append(lambda: stop_process(model_server))
+
+        self.env = self._environment()
+        os.environ.update(self.env)
+        settings = Settings()
+
+        moto = local_aws.start_moto(config.host, config.aws_port)
+        self._closers.append(moto.stop)
+        from strata import aws
+
+        s3, sqs, dynamodb = (
+            aws.client("s3", settings),
+            aws.client("sqs", settings),
+            aws.client("dynamodb", settings),
+        )
+        local_aws.create_bucket(s3)
+        local_aws.create_tables(dynamodb)
+        queues = local_aws.create_queues(sqs)
+        self._state = LocalStateStore(config.state_dir / "state", s3=s3, dynamodb=dynamodb)
+        self._state.restore()
+        self._closers.append(self._state.save)
+        local_aws.enable_notifications(s3, queues.queue_arn)
+
+        keys = ApiKeyStore(
+            aws.resource("dynamodb", settings).Table(settings.keys_table),
+            settings.key_pepper.get_secret_value(),
+        )
+        keys.register(self.env["STRATA_API_KEY"], config.dev_tenant, name="local development key")
+
+        wait_for_http(f"{config.model_url}/ping", timeout_s=config.model_ready_timeout_s, process=model_server)
+
+        # The functions read their settings from the environment, as in Lambda: import them now.
+        from functions.api.app import app as api_app
+        from functions.authorizer.app import handler as authorizer
+        from functions.chat.app import app as chat_app
+        from functions.ingest.app import handler as ingest_handler
+
+        poller = SqsPoller(
+            sqs=sqs,
+            queue_url=queues.queue_url,
+            queue_arn=queues.queue_arn,
+            handler=ingest_handler,
+            function_name="strata-ingest",
+            visibility_timeout_s=config.ingest_retry_s,
+            region=settings.aws_region,
+        )
+        poller.start()
+        self._closers.append(poller.stop)
+
+        mirror = DocumentsFolderMirror(
+            folder=config.documents_dir,
+            s3=s3,
+            bucket=settings.documents_bucket,
+            tenant=config.dev_tenant,
+            tenant_prefix=settings.tenant_prefix,
+        )
+        mirror.start()
+        self._closers.append(mirror.stop)
+
+        gateway = LocalGateway(
+            routes=[
+                Route("/v1/chat/completions", chat_app),
+                Route("/healthz", api_app, authorized=False),
+                Route("/v1/", api_app),
+            ],
+            authorizer=authorizer,
+            frontend_dir=config.frontend_dir if config.frontend_dir.is_dir() else None,
+            region=settings.aws_region,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                gateway,
+                host=config.host,
+                port=config.port,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=5,
+            )
+        )
+        thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+        thread.start()
+        self._closers.append(lambda: (setattr(server, "should_exit", True), thread.join(10)))
+        wait_for_http(f"http://{config.host}:{config.port}/healthz", timeout_s=30)
+
+        write_env_file(config.env_file, self.env)
+        self.started_in_s = time.monotonic() - began
+
+    def stop(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception:
+                logger.exception("stopping the local stack")
+
+    def _environment(self) -> dict[str, str]:
+        """Everything a client needs; the key and pepper survive restarts in the env file."""
+        config = self.config
+        previous = read_env_file(config.env_file)
+        api_key = previous.get("STRATA_API_KEY") or generate_secret()
+        return {
+            "STRATA_API_URL": config.api_url,
+            "STRATA_API_KEY": api_key,
+            "STRATA_TENANT": config.dev_tenant,
+            "STRATA_DOCUMENTS_BUCKET": RESOURCES.documents_bucket.name,
+            "OPENAI_BASE_URL": config.api_url,
+            "OPENAI_API_KEY": api_key,
+            "AWS_ENDPOINT_URL": config.aws_url,
+            "AWS_ACCESS_KEY_ID": local_aws.LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": local_aws.LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "STRATA_AWS_REGION": "us-east-1",
+            "STRATA_AWS_ENDPOINT_URL": config.aws_url,
+            "STRATA_SAGEMAKER_RUNTIME_URL": config.model_url,
+            "STRATA_KEY_PEPPER": previous.get("STRATA_KEY_PEPPER") or secrets.token_urlsafe(32),
+            "STRATA_VECTOR_STORE": "local",
+            "STRATA_VECTOR_STORE_PATH": str((config.state_dir / "vectors.db").resolve()),
+        }
+
+    def banner(self) -> str:
+        config, env = self.config, self.env
+        return "\n".join(
+            [
+                f"Strata local stack ready in {self.started_in_s:.1f} s",
+                f"  Chat UI        http://{config.host}:{config.port}/#key={env['STRATA_API_KEY']}",
+                f"  API (OpenAI)   {config.api_url}",
+                f"  API key        {env['STRATA_API_KEY']}  (tenant {config.dev_tenant})",
+                f"  Local AWS      {config.aws_url}  (moto: S3 bucket {env['STRATA_DOCUMENTS_BUCKET']}, SQS, DynamoDB)",
+                f"  Model server   {config.model_url}  (SageMaker container contract)",
+                f"  Drop files in  {config.documents_dir}/  → s3://{env['STRATA_DOCUMENTS_BUCKET']}/"
+                f"tenants/{config.dev_tenant}/",
+                f"  Environment    {config.env_file}  (set -a; . {config.env_file}; set +a)",
+                f"  Logs           {config.logs_dir}/",
+                "Press Ctrl+C to stop.",
+            ]
+        )

@@ -1,0 +1,101 @@
+"""Keeps the local AWS state (tables, bucket objects) across restarts of the local stack.
+
+moto holds everything in memory, so the stack snapshots it under ``.strata/state/`` while it
+runs and on shutdown, and restores it before the bucket notification is switched on (restoring
+objects must not re-trigger ingestion: the vector store on disk already has them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from strata.config import RESOURCES, StackResources
+
+logger = logging.getLogger(__name__)
+
+
+class LocalStateStore:
+    def __init__(self, directory: Path, *, s3: Any, dynamodb: Any, resources: StackResources = RESOURCES) -> None:
+        self._dir = directory
+        self._objects_dir = directory / "s3"
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self._resources = resources
+        self._lock = threading.Lock()
+
+    @property
+    def _bucket(self) -> str:
+        return self._resources.documents_bucket.name
+
+    def save(self) -> None:
+        with self._lock:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            for spec in self._resources.tables:
+                items = self._scan(spec.name)
+                _write_json(self._dir / f"table-{spec.name}.json", items)
+            self._save_objects()
+
+    def restore(self) -> None:
+        for spec in self._resources.tables:
+            path = self._dir / f"table-{spec.name}.json"
+            if path.exists():
+                for item in json.loads(path.read_text()):
+                    self._dynamodb.put_item(TableName=spec.name, Item=item)
+        manifest = self._manifest()
+        for key, entry in manifest.items():
+            body = (self._objects_dir / entry["file"]).read_bytes()
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType=entry["content_type"],
+                Metadata=entry["metadata"],
+            )
+        if manifest:
+            logger.info("restored %d objects and the tables from %s", len(manifest), self._dir)
+
+    def _scan(self, table: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self._dynamodb.get_paginator("scan").paginate(TableName=table):
+            items.extend(page.get("Items", []))
+        return items
+
+    def _save_objects(self) -> None:
+        """Incremental: only objects whose ETag changed are written again."""
+        old = self._manifest()
+        new: dict[str, Any] = {}
+        self._objects_dir.mkdir(parents=True, exist_ok=True)
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket):
+            for obj in page.get("Contents", []):
+                key, etag = obj["Key"], obj["ETag"]
+                if key in old and old[key]["etag"] == etag:
+                    new[key] = old[key]
+                    continue
+                response = self._s3.get_object(Bucket=self._bucket, Key=key)
+                file_name = hashlib.sha256(key.encode()).hexdigest()
+                (self._objects_dir / file_name).write_bytes(response["Body"].read())
+                new[key] = {
+                    "file": file_name,
+                    "etag": etag,
+                    "content_type": response.get("ContentType", ""),
+                    "metadata": response.get("Metadata", {}),
+                }
+        for key in old.keys() - new.keys():
+            (self._objects_dir / old[key]["file"]).unlink(missing_ok=True)
+        _write_json(self._dir / "s3-manifest.json", new)
+
+    def _manifest(self) -> dict[str, Any]:
+        path = self._dir / "s3-manifest.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    # Write then rename, so a crash mid-write never leaves a truncated snapshot.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from strata.local.gateway import LocalGateway, Route
+from strata.web import REQUEST_CONTEXT_HEADER
+
+pytestmark = pytest.mark.anyio
+
+GOOD_KEY = "sk-strata-good"
+
+
+def fake_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.api_route("/{path:path}", methods=["GET", "POST"])
+    def echo(request: Request) -> dict[str, Any]:
+        return {"path": request.url.path, "context": json.loads(request.headers.get(REQUEST_CONTEXT_HEADER, "{}"))}
+
+    return app
+
+
+def authorizer(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    """Stands in for the authorizer function: allows GOOD_KEY, denies 'sk-deny', else 401."""
+    token = event["headers"].get("authorization", "").removeprefix("Bearer ")
+    if token not in (GOOD_KEY, "sk-deny"):
+        raise Exception("Unauthorized")
+    effect = "Allow" if token == GOOD_KEY else "Deny"
+    arn = event["methodArn"].split("/")[0]
+    return {
+        "principalId": "k",
+        "context": {"tenant": "acme", "key_id": "k"},
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": [f"{arn}/local/*/*"]}],
+        },
+    }
+
+
+@pytest.fixture
+def client() -> httpx.AsyncClient:
+    app = fake_app()
+    gateway = LocalGateway(
+        routes=[Route("/v1/chat/completions", app), Route("/healthz", app, authorized=False), Route("/v1/", app)],
+        authorizer=authorizer,
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway")
+
+
+async def test_gateway_passes_the_authorizer_context_to_the_function(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {GOOD_KEY}"})
+    assert response.status_code == 200
+    assert response.json()["context"]["authorizer"] == {"tenant": "acme", "key_id": "k"}
+
+
+async def test_gateway_answers_401_in_openai_shape_without_a_valid_key(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/models", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+async def test_gateway_honours_a_deny_policy(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/models", headers={"Authorization": "Bearer sk-deny"})
+    assert response.status_code == 403
+
+
+async def test_gateway_drops_a_client_supplied_request_context(client: httpx.AsyncClient) -> None:
+    forged = json.dumps({"authorizer": {"tenant": "victim"}})
+    response = await client.get(
+        "/v1/models", headers={"Authorization": f"Bearer {GOOD_KEY}", REQUEST_CONTEXT_HEADER: forged}
+    )
+    assert response.json()["context"]["authorizer"]["tenant"] == "acme"
+
+
+async def test_public_routes_skip_the_authorizer(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).status_code == 200
+    assert (await client.get("/nothing-here")).status_code == 404
