@@ -273,7 +273,8 @@ class OpenSearchVectorStore(VectorStore):
             actions.append(chunk.model_dump(include=set(_HIT_FIELDS) | {VECTOR_FIELD}))
         params = {"refresh": "wait_for"} if self.refresh else {}
         with self._errors():
-            response = self.client.bulk(body=actions, **params)
+            # Sent to /{index}/_bulk, so IAM can scope the write to this one index.
+            response = self.client.bulk(body=actions, index=self.index, **params)
         if response.get("errors"):
             failures = [item["index"] for item in response.get("items", []) if "error" in item.get("index", {})]
             first = failures[0]["error"] if failures else "unknown error"

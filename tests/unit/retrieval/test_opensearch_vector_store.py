@@ -298,12 +298,12 @@ def test_opensearch_search_checks_the_query_dimension(store: OpenSearchVectorSto
 def test_opensearch_upsert_overwrites_by_position_then_drops_stale_chunks(
     store: OpenSearchVectorStore, fake: FakeOpenSearch
 ) -> None:
-    fake.replies[("POST", "/_bulk")] = (200, {"errors": False, "items": []})
+    fake.replies[("POST", f"/{INDEX}/_bulk")] = (200, {"errors": False, "items": []})
     fake.replies[("POST", f"/{INDEX}/_delete_by_query")] = (200, {"deleted": 3})
 
     store.upsert([chunk("doc", 1, "second"), chunk("doc", 0, "first")])
 
-    assert [(r.method, r.path) for r in fake.requests] == [("POST", "/_bulk"), ("POST", f"/{INDEX}/_delete_by_query")]
+    assert [(r.method, r.path) for r in fake.requests] == [("POST", f"/{INDEX}/_bulk"), ("POST", f"/{INDEX}/_delete_by_query")]
     bulk = fake.requests[0]
     assert bulk.params["refresh"] == "wait_for"
     assert bulk.body == [
@@ -330,17 +330,17 @@ def test_opensearch_chunk_ids_are_stable_and_unambiguous() -> None:
 
 
 def test_opensearch_upsert_sends_large_documents_in_batches(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
-    fake.replies[("POST", "/_bulk")] = (200, {"errors": False, "items": []})
+    fake.replies[("POST", f"/{INDEX}/_bulk")] = (200, {"errors": False, "items": []})
 
     store.upsert([chunk("big", i) for i in range(450)])
 
-    bulks = [r for r in fake.requests if r.path == "/_bulk"]
+    bulks = [r for r in fake.requests if r.path == f"/{INDEX}/_bulk"]
     assert [len(r.body) // 2 for r in bulks] == [200, 200, 50]
 
 
 def test_opensearch_upsert_reports_rejected_chunks(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
     error = {"type": "mapper_parsing_exception", "reason": "failed to parse field [vector]"}
-    fake.replies[("POST", "/_bulk")] = (200, {"errors": True, "items": [{"index": {"status": 400, "error": error}}]})
+    fake.replies[("POST", f"/{INDEX}/_bulk")] = (200, {"errors": True, "items": [{"index": {"status": 400, "error": error}}]})
 
     with pytest.raises(VectorStoreError, match="rejected 1 of 1 chunks.*mapper_parsing_exception"):
         store.upsert([chunk("doc", 0)])

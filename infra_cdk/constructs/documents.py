@@ -1,0 +1,117 @@
+"""The document drop: S3 bucket → event notifications → ingest SQS queue (+ dead-letter queue)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from strata.config.resources import RESOURCES, BucketSpec, QueueSpec
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentsProps:
+    """Props of :class:`Documents`.
+
+    bucket
+        Prefix and events that notify the queue. Default ``RESOURCES.documents_bucket``.
+    queue
+        Visibility timeout, redrive count and retention. Default ``RESOURCES.ingest_queue``.
+    removal_policy
+        What deleting the stack does to the buckets. Default ``RETAIN``.
+    noncurrent_version_days
+        Days an overwritten or deleted document version is kept (the bucket is versioned).
+        Default 30.
+    """
+
+    bucket: BucketSpec = RESOURCES.documents_bucket
+    queue: QueueSpec = RESOURCES.ingest_queue
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    noncurrent_version_days: int = 30
+
+
+class Documents(Construct):
+    """Documents bucket whose object events under the tenant prefix feed the ingest queue.
+
+    Attributes
+    ----------
+    bucket
+        Versioned, SSE-S3, TLS-only, public access blocked, server access logs on.
+    access_logs
+        Bucket receiving the documents bucket's server access logs.
+    queue
+        The ingest queue (SSE-SQS, TLS-only), redriving to ``dlq`` after ``max_receive_count``.
+    dlq
+        The dead-letter queue where poison documents end up.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, props: DocumentsProps | None = None) -> None:
+        super().__init__(scope, construct_id)
+        props = props or DocumentsProps()
+
+        self.dlq = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(props.queue.dlq_retention_days),
+        )
+        # SSE-SQS (not a customer KMS key) so that S3 can deliver notifications without a key grant.
+        self.queue = sqs.Queue(
+            self,
+            "IngestQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(props.queue.visibility_timeout_s),
+            retention_period=Duration.days(props.queue.retention_days),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=props.queue.max_receive_count, queue=self.dlq),
+        )
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery supports SSE-S3 only
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=props.removal_policy,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="documents/",
+            removal_policy=props.removal_policy,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(props.noncurrent_version_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+        )
+
+        destination = s3n.SqsDestination(self.queue)
+        key_filter = s3.NotificationKeyFilter(prefix=props.bucket.prefix)
+        for event in props.bucket.events:
+            self.bucket.add_event_notification(s3_event_type(event), destination, key_filter)
+
+
+def s3_event_type(event: str) -> s3.EventType:
+    """``"s3:ObjectCreated:*"`` → ``EventType.OBJECT_CREATED``, ``"s3:ObjectRemoved:Delete"`` → ..."""
+    parts = [part for part in event.removeprefix("s3:").split(":") if part != "*"]
+    name = "_".join(re.sub(r"(?<!^)(?=[A-Z])", "_", part).upper() for part in parts)
+    try:
+        return s3.EventType[name]
+    except KeyError:
+        raise ValueError(f"unknown S3 event type {event!r}") from None

@@ -1,0 +1,263 @@
+"""The four Lambdas, the shared ``strata`` layer, their environment and their grants.
+
+- ``authorizer``: ``functions.authorizer.app.handler``, the API Gateway REQUEST authorizer.
+- ``api``: ``functions.api.app.handler`` (Mangum), the buffered API Gateway routes.
+- ``chat``: ``functions/chat/run.sh``, uvicorn under the Lambda Web Adapter in response-stream mode.
+- ``ingest``: ``functions.ingest.app.handler``, SQS batches with partial batch failures.
+
+Every function gets the same ``STRATA_*`` resource names (a missing name would silently fall back
+to the local default); what each may *do* is limited by its grants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import AssetHashType, BundlingOptions, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from strata.config.settings import ENV_PREFIX, Settings
+
+from infra_cdk.bundling import LayerBundler, SourceTreeBundler
+from infra_cdk.constructs.models import ModelEndpoint
+from infra_cdk.constructs.search import Search
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+PYTHON_VERSION = "3.12"
+LWA_ACCOUNT = "753240598075"
+"""AWS account that publishes the Lambda Web Adapter layers in the commercial regions."""
+LWA_LAYER_NAMES = {"arm64": "LambdaAdapterLayerArm64", "x86_64": "LambdaAdapterLayerX86"}
+CHAT_PORT = "8000"
+CHAT_PYTHONPATH = "/opt/python:/var/task:/var/runtime"
+
+
+def setting_env(field: str) -> str:
+    """The environment variable of a :class:`~strata.config.Settings` field; fails on unknown fields."""
+    if field not in Settings.model_fields:
+        raise KeyError(f"Settings has no field {field!r}; the Lambdas would ignore {ENV_PREFIX}{field.upper()}")
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionsProps:
+    """Props of :class:`Functions`.
+
+    project_root
+        Repository root: ``functions/``, ``layers/strata`` and ``pyproject.toml`` are read from it.
+    bucket, queue, dlq, keys_table, documents_table
+        The data resources (names go into the environment; grants as described per function).
+    tenant_prefix
+        Key prefix of tenant documents in the bucket (``STRATA_TENANT_PREFIX``).
+    chat_endpoint, embedding_endpoint, search
+        Model endpoints and the vector store.
+    key_pepper
+        Secret keying the API-key hashes; resolved into ``STRATA_KEY_PEPPER`` of the authorizer only.
+    architecture
+        ``arm64`` (default) or ``x86_64``; picks the Lambda Web Adapter layer and the wheels.
+    lwa_layer_version
+        Version of the public Lambda Web Adapter layer. Default 30.
+    chat_timeout_s
+        Chat function timeout. Default 300.
+    ingest_timeout_s / ingest_batch_size / ingest_max_concurrency
+        Ingest function timeout and SQS event source tuning. Defaults 150 / 5 / 5.
+    log_retention
+        Retention of the function log groups. Default one month.
+    """
+
+    project_root: Path
+    bucket: s3.IBucket
+    queue: sqs.IQueue
+    dlq: sqs.IQueue
+    keys_table: dynamodb.ITable
+    documents_table: dynamodb.ITable
+    tenant_prefix: str
+    chat_endpoint: ModelEndpoint
+    embedding_endpoint: ModelEndpoint
+    search: Search
+    key_pepper: secretsmanager.ISecret
+    architecture: str = "arm64"
+    lwa_layer_version: int = 30
+    chat_timeout_s: int = 300
+    ingest_timeout_s: int = 150
+    ingest_batch_size: int = 5
+    ingest_max_concurrency: int = 5
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+
+
+class Functions(Construct):
+    """The Lambdas and the layer they share.
+
+    Bucket grants cover only objects under the tenant prefix.
+
+    Attributes
+    ----------
+    layer
+        ``python/strata`` (without ``strata.local``) plus the project's dependencies for Linux.
+    authorizer
+        Reads the keys table.
+    api
+        Buffered routes: reads the document registry (``/v1/documents``) and invokes the
+        embedding endpoint (``/v1/embeddings``). Document upload and deletion through the API
+        will add a bucket grant (``grant_put``/``grant_delete`` on the tenant prefix).
+    chat
+        Streams completions: invokes the chat and embedding endpoints, queries the chunk index.
+    ingest
+        Reads the bucket, writes the documents table and the chunk index, invokes the embedding
+        endpoint; fed by the ingest queue with partial batch failure reporting.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, props: FunctionsProps) -> None:
+        super().__init__(scope, construct_id)
+        self._props = props
+        self._architecture = {
+            "arm64": lambda_.Architecture.ARM_64,
+            "x86_64": lambda_.Architecture.X86_64,
+        }[props.architecture]
+        root = props.project_root
+
+        self.layer = lambda_.LayerVersion(
+            self,
+            "StrataLayer",
+            description="strata package and its dependencies",
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[self._architecture],
+            code=lambda_.Code.from_asset(
+                str(root),
+                asset_hash_type=AssetHashType.OUTPUT,
+                bundling=BundlingOptions(
+                    image=RUNTIME.bundling_image,  # required by the API; local bundling never falls back
+                    local=LayerBundler(
+                        project_root=root, architecture=props.architecture, python_version=PYTHON_VERSION
+                    ),
+                ),
+            ),
+        )
+        self._code = lambda_.Code.from_asset(
+            str(root / "functions"),
+            asset_hash_type=AssetHashType.OUTPUT,
+            bundling=BundlingOptions(
+                image=RUNTIME.bundling_image,
+                local=SourceTreeBundler(source=root / "functions"),
+            ),
+        )
+        stack = Stack.of(self)
+        self._environment = {
+            setting_env("aws_region"): stack.region,
+            setting_env("documents_bucket"): props.bucket.bucket_name,
+            setting_env("tenant_prefix"): props.tenant_prefix,
+            setting_env("ingest_queue"): props.queue.queue_name,
+            setting_env("ingest_dlq"): props.dlq.queue_name,
+            setting_env("keys_table"): props.keys_table.table_name,
+            setting_env("documents_table"): props.documents_table.table_name,
+            setting_env("chat_endpoint"): props.chat_endpoint.endpoint_name,
+            setting_env("embedding_endpoint"): props.embedding_endpoint.endpoint_name,
+            setting_env("vector_store"): "opensearch",
+            setting_env("opensearch_endpoint"): props.search.endpoint_url,
+            setting_env("opensearch_index"): props.search.index,
+            "POWERTOOLS_METRICS_NAMESPACE": "Strata",
+        }
+
+        self.authorizer = self._function(
+            "Authorizer",
+            handler="functions.authorizer.app.handler",
+            memory_mb=256,
+            timeout_s=10,
+            environment={
+                # A CloudFormation dynamic reference: the template holds only the secret's ARN.
+                setting_env("key_pepper"): props.key_pepper.secret_value.unsafe_unwrap(),
+            },
+        )
+        props.keys_table.grant_read_data(self.authorizer)
+
+        self.api = self._function("Api", handler="functions.api.app.handler", memory_mb=1024, timeout_s=29)
+        props.documents_table.grant_read_data(self.api)
+        props.embedding_endpoint.grant_invoke(self.api)
+
+        self.chat = self._function(
+            "Chat",
+            handler="functions/chat/run.sh",
+            memory_mb=1024,
+            timeout_s=props.chat_timeout_s,
+            layers=[self._web_adapter_layer()],
+            environment={
+                "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+                "AWS_LWA_INVOKE_MODE": "response_stream",
+                "PORT": CHAT_PORT,
+                # run.sh starts a plain `python`: only the Lambda runtime's own bootstrap would add the
+                # layer (/opt/python) to sys.path. Layer first, then the code, then the runtime.
+                "PYTHONPATH": CHAT_PYTHONPATH,
+            },
+        )
+        props.chat_endpoint.grant_invoke(self.chat)
+        props.embedding_endpoint.grant_invoke(self.chat)
+        props.search.grant_read(self.chat)
+
+        self.ingest = self._function(
+            "Ingest", handler="functions.ingest.app.handler", memory_mb=2048, timeout_s=props.ingest_timeout_s
+        )
+        props.bucket.grant_read(self.ingest, f"{props.tenant_prefix}*")
+        # Deletions look a document up by its key before removing it, hence read as well as write.
+        props.documents_table.grant_read_write_data(self.ingest)
+        props.embedding_endpoint.grant_invoke(self.ingest)
+        props.search.grant_read_write(self.ingest)
+        self.ingest.add_event_source(
+            event_sources.SqsEventSource(
+                props.queue,
+                batch_size=props.ingest_batch_size,
+                max_concurrency=props.ingest_max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+
+    @property
+    def all(self) -> tuple[lambda_.Function, ...]:
+        return (self.authorizer, self.api, self.chat, self.ingest)
+
+    def _web_adapter_layer(self) -> lambda_.ILayerVersion:
+        stack = Stack.of(self)
+        name = LWA_LAYER_NAMES[self._props.architecture]
+        arn = f"arn:{stack.partition}:lambda:{stack.region}:{LWA_ACCOUNT}:layer:{name}:{self._props.lwa_layer_version}"
+        return lambda_.LayerVersion.from_layer_version_arn(self, "WebAdapterLayer", arn)
+
+    def _function(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        memory_mb: int,
+        timeout_s: int,
+        layers: list[lambda_.ILayerVersion] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=self._props.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        return lambda_.Function(
+            self,
+            construct_id,
+            description=f"Strata {construct_id.lower()}",
+            runtime=RUNTIME,
+            architecture=self._architecture,
+            code=self._code,
+            handler=handler,
+            layers=[self.layer, *(layers or [])],
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_s),
+            environment={
+                **self._environment,
+                "POWERTOOLS_SERVICE_NAME": f"strata-{construct_id.lower()}",
+                **(environment or {}),
+            },
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+        )

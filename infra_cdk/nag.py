@@ -1,0 +1,191 @@
+"""Every cdk-nag (AwsSolutions) finding that was reviewed and accepted, each with its reason.
+
+Suppressions are attached to the construct they concern and, for granular IAM rules, only to the
+exact finding (``applies_to``), so a new wildcard or managed policy still fails the checks. Keep
+this the only place that suppresses findings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import IConstruct
+
+from infra_cdk.stack import StrataStack
+
+_BASIC_EXECUTION_ROLE = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+_API_GATEWAY_LOGS_ROLE = (
+    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+)
+
+
+def _suppress(
+    construct: IConstruct | Sequence[IConstruct],
+    rule: str,
+    reason: str,
+    applies_to: Sequence[str | RegexAppliesTo] | None = None,
+) -> None:
+    NagSuppressions.add_resource_suppressions(
+        list(construct) if isinstance(construct, list | tuple) else construct,
+        [NagPackSuppression(id=rule, reason=reason, applies_to=list(applies_to) if applies_to else None)],
+        apply_to_children=True,
+    )
+
+
+def _regex(pattern: str) -> RegexAppliesTo:
+    return RegexAppliesTo(regex=f"/{pattern}/g")
+
+
+def _escape(literal: str) -> str:
+    """``literal`` for a JavaScript regular expression literal."""
+    return re.escape(literal).replace("/", r"\/")
+
+
+def suppress_reviewed_findings(stack: StrataStack) -> None:
+    """Attach the reviewed suppressions to ``stack``'s constructs."""
+    _functions(stack)
+    _api(stack)
+    _search(stack)
+    _models(stack)
+    _suppress(
+        stack.key_pepper,
+        "AwsSolutions-SMG4",
+        "The pepper keys every stored API-key hash: rotating it invalidates all keys at once, so it "
+        "is rotated by the documented re-keying procedure, never on a schedule.",
+    )
+
+    # CDK's singleton custom resource that writes the bucket's notification configuration.
+    for child in stack.node.children:
+        if child.node.id.startswith("BucketNotificationsHandler"):
+            _suppress(
+                child,
+                "AwsSolutions-IAM4",
+                "CDK's bucket-notifications custom resource logs through AWSLambdaBasicExecutionRole "
+                "(log group/stream creation and PutLogEvents only).",
+                [_BASIC_EXECUTION_ROLE],
+            )
+
+
+def _functions(stack: StrataStack) -> None:
+    functions = stack.functions
+    prefix = stack.resources.documents_bucket.prefix
+    _suppress(
+        functions,
+        "AwsSolutions-IAM4",
+        "AWSLambdaBasicExecutionRole grants only logs:CreateLogGroup, CreateLogStream and "
+        "PutLogEvents: AWS's documented minimum for a function writing its own logs.",
+        [_BASIC_EXECUTION_ROLE],
+    )
+    _suppress(
+        functions,
+        "AwsSolutions-IAM5",
+        "X-Ray tracing (Powertools Tracer): xray:PutTraceSegments and xray:PutTelemetryRecords "
+        "support no resource-level permissions.",
+        ["Resource::*"],
+    )
+    _suppress(
+        functions,
+        "AwsSolutions-IAM5",
+        "CDK's bucket grant_read, limited to objects under the tenant prefix of the documents "
+        "bucket; the action groups (GetObject*, GetBucket*, List*) are CDK's read set.",
+        [
+            "Action::s3:GetObject*",
+            "Action::s3:GetBucket*",
+            "Action::s3:List*",
+            _regex(rf"^Resource::<DocumentsBucket[A-Za-z0-9]+\.Arn>\/{_escape(prefix)}\*$"),
+        ],
+    )
+    _suppress(
+        functions,
+        "AwsSolutions-IAM5",
+        "OpenSearch grants scoped to the chunk index (documents inside it) and, for ingest, to the "
+        "hybrid-search pipelines it creates; OpenSearch paths below them cannot be enumerated.",
+        [
+            _regex(rf"^Resource::<SearchDomain[A-Za-z0-9]+\.Arn>\/{_escape(stack.search.index)}\/\*$"),
+            _regex(r"^Resource::<SearchDomain[A-Za-z0-9]+\.Arn>\/_search\/pipeline\/\*$"),
+        ],
+    )
+    _suppress(
+        functions.all,
+        "AwsSolutions-L1",
+        "Python 3.12 is pinned on purpose: the layer's binary wheels (pydantic-core, tokenizers, "
+        "numpy) are built for cp312, so a runtime bump goes with a layer rebuild and retest.",
+    )
+
+
+def _api(stack: StrataStack) -> None:
+    api = stack.api
+    _suppress(
+        api.rest_api,
+        "AwsSolutions-APIG2",
+        "Request bodies are validated by the FastAPI apps (pydantic), which answer in OpenAI's error "
+        "shape; an API Gateway validator would answer in its own. Missing credentials are rejected "
+        "by the authorizer before any integration runs.",
+    )
+    _suppress(
+        list(api.methods.values()),
+        "AwsSolutions-COG4",
+        "Clients authenticate with OpenAI-style API keys (or JWTs) that the Lambda REQUEST "
+        "authorizer resolves to a tenant; a Cognito user pool authorizer cannot verify API keys.",
+    )
+    _suppress(
+        [method for key, method in api.methods.items() if key.endswith(" /healthz")],
+        "AwsSolutions-APIG4",
+        "Unauthenticated health probe for uptime checks; it returns no tenant data.",
+    )
+    _suppress(
+        api.rest_api,
+        "AwsSolutions-IAM4",
+        "API Gateway's account-level CloudWatch role for execution logging uses "
+        "AmazonAPIGatewayPushToCloudWatchLogs, the policy AWS documents for it.",
+        [_API_GATEWAY_LOGS_ROLE],
+    )
+
+
+def _search(stack: StrataStack) -> None:
+    search = stack.search
+    _suppress(
+        search.domain,
+        "AwsSolutions-OS1",
+        "The Lambdas run outside a VPC (no NAT gateway or interface endpoints to pay for); the domain "
+        "accepts only SigV4-signed requests from IAM principals of this account granted per index.",
+    )
+    _suppress(
+        search.domain,
+        "AwsSolutions-OS3",
+        "Access is controlled by IAM identity (SigV4), not by source IP: Lambda has no fixed IPs.",
+    )
+    _suppress(
+        search.domain,
+        "AwsSolutions-OS4",
+        "No dedicated master nodes at the development size set in cdk.json (strata.search); add "
+        "them with the production sizing.",
+    )
+    if not search.zone_awareness:
+        _suppress(
+            search.domain,
+            "AwsSolutions-OS7",
+            "Single data node at the development size set in cdk.json (strata.search.data_nodes=1); "
+            "two or more nodes turn zone awareness on.",
+        )
+
+
+def _models(stack: StrataStack) -> None:
+    _suppress(
+        stack.models.role,
+        "AwsSolutions-IAM5",
+        "SageMaker hosting needs ecr:GetAuthorizationToken and cloudwatch:PutMetricData, which "
+        "support no resource-level permissions; image pulls and logs are scoped to their resources.",
+        ["Resource::*"],
+    )
+    config = stack.config
+    if config.chat_model.model_data_url or config.embedding_model.model_data_url:
+        _suppress(
+            stack.models.role,
+            "AwsSolutions-IAM5",
+            "CDK's bucket grant_read on the configured model artifact object only; the action groups "
+            "(GetObject*, GetBucket*, List*) are CDK's read set.",
+            ["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"],
+        )

@@ -1,0 +1,86 @@
+"""The cdk.json context is validated before any construct is built, with errors that name the field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from strata.config import RESOURCES
+
+from infra_cdk.app import read_cdk_json_context
+from infra_cdk.config import CONTEXT_KEY, ConfigError, StrataConfig
+
+VISIBILITY_S = RESOURCES.ingest_queue.visibility_timeout_s
+
+
+@pytest.fixture
+def raw() -> dict[str, Any]:
+    return copy.deepcopy(read_cdk_json_context()[CONTEXT_KEY])
+
+
+def _load(raw: dict[str, Any] | str) -> StrataConfig:
+    return StrataConfig.from_context(raw, queue_visibility_timeout_s=VISIBILITY_S)
+
+
+def test_cdk_json_context_is_a_valid_config(raw: dict[str, Any]) -> None:
+    config = _load(raw)
+
+    assert config.prefix == f"strata-{config.stage}"
+    assert config.chat_endpoint_name != config.embedding_endpoint_name
+    assert config.chat_model.instance_type.startswith("ml.")
+    assert config.ingest.timeout_s * 6 <= VISIBILITY_S  # AWS: visibility timeout >= 6x function timeout
+
+
+def test_context_given_as_a_json_string_is_parsed(raw: dict[str, Any]) -> None:
+    assert _load(json.dumps(raw)) == _load(raw)
+
+
+def test_missing_context_is_reported() -> None:
+    with pytest.raises(ConfigError, match="'strata' is missing"):
+        StrataConfig.from_context(None, queue_visibility_timeout_s=VISIBILITY_S)
+
+
+def test_every_invalid_field_is_named_in_one_error(raw: dict[str, Any]) -> None:
+    raw["chat_model"]["instance_type"] = "g5.xlarge"
+    raw["search"]["data_nodes"] = 0
+    raw["stage"] = "Prod"
+
+    with pytest.raises(ConfigError) as excinfo:
+        _load(raw)
+
+    message = str(excinfo.value)
+    assert "strata.chat_model.instance_type" in message
+    assert "strata.search.data_nodes" in message
+    assert "strata.stage" in message
+
+
+def test_unknown_keys_are_rejected_so_typos_do_not_pass_silently(raw: dict[str, Any]) -> None:
+    raw["search"]["instance_typ"] = "m7g.large.search"
+
+    with pytest.raises(ConfigError, match=r"strata\.search\.instance_typ"):
+        _load(raw)
+
+
+def test_image_from_another_region_is_rejected(raw: dict[str, Any]) -> None:
+    raw["embedding_model"]["image_uri"] = raw["embedding_model"]["image_uri"].replace(
+        f".{raw['region']}.", ".eu-west-1."
+    )
+
+    with pytest.raises(ConfigError, match=r"embedding_model\.image_uri: image is in 'eu-west-1'"):
+        _load(raw)
+
+
+def test_image_outside_ecr_is_rejected(raw: dict[str, Any]) -> None:
+    raw["chat_model"]["image_uri"] = "docker.io/vllm/vllm-openai:latest"
+
+    with pytest.raises(ConfigError, match=r"chat_model\.image_uri: .* is not an ECR image URI"):
+        _load(raw)
+
+
+def test_ingest_timeout_longer_than_queue_visibility_is_rejected(raw: dict[str, Any]) -> None:
+    raw["ingest"]["timeout_s"] = 300
+
+    with pytest.raises(ConfigError, match=r"strata\.ingest\.timeout_s: 300 exceeds"):
+        StrataConfig.from_context(raw, queue_visibility_timeout_s=120)

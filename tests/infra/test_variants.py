@@ -1,0 +1,86 @@
+"""Configuration switches that the default cdk.json does not exercise, synthesized once."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Annotations, Match, Template
+
+from infra_cdk.app import SKIP_BUNDLING, build_app, read_cdk_json_context
+from infra_cdk.config import CONTEXT_KEY
+from infra_cdk.stack import StrataStack
+
+MODEL_DATA = "s3://strata-model-artifacts/chat/model.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> tuple[StrataStack, Template]:
+    context = read_cdk_json_context()
+    strata: dict[str, Any] = copy.deepcopy(context[CONTEXT_KEY])
+    strata.update(stage="ha", architecture="x86_64", retain_data=False)
+    strata["search"]["data_nodes"] = 2
+    strata["chat_model"].update(model_data_url=MODEL_DATA, model_id="/opt/ml/model")
+    context[CONTEXT_KEY] = strata
+    _, stack = build_app(
+        context=context, post_cli_context=SKIP_BUNDLING, outdir=str(tmp_path_factory.mktemp("cdk.out"))
+    )
+    return stack, Template.from_stack(stack)
+
+
+def test_x86_functions_get_the_x86_web_adapter_layer(variant: tuple[StrataStack, Template]) -> None:
+    stack, template = variant
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "functions/chat/run.sh",
+            "Architectures": ["x86_64"],
+            "Layers": Match.array_with(
+                [f"arn:aws:lambda:{stack.config.region}:753240598075:layer:LambdaAdapterLayerX86:30"]
+            ),
+        },
+    )
+
+
+def test_two_data_nodes_spread_over_two_zones(variant: tuple[StrataStack, Template]) -> None:
+    _, template = variant
+    template.has_resource_properties(
+        "AWS::OpenSearchService::Domain",
+        {
+            "DomainName": "strata-ha-search",
+            "ClusterConfig": Match.object_like(
+                {"InstanceCount": 2, "ZoneAwarenessEnabled": True, "ZoneAwarenessConfig": {"AvailabilityZoneCount": 2}}
+            ),
+        },
+    )
+
+
+def test_model_artifacts_are_readable_by_the_execution_role(variant: tuple[StrataStack, Template]) -> None:
+    _, template = variant
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {"PrimaryContainer": Match.object_like({"ModelDataUrl": MODEL_DATA})},
+    )
+    readers = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "strata-model-artifacts/chat/model.tar.gz" in json.dumps(statement["Resource"])
+    ]
+    assert len(readers) == 1
+    assert "s3:GetObject*" in readers[0]["Action"]
+
+
+def test_disposable_stage_deletes_its_data(variant: tuple[StrataStack, Template]) -> None:
+    _, template = variant
+    for table in template.find_resources("AWS::DynamoDB::Table").values():
+        assert table["DeletionPolicy"] == "Delete"
+        assert table["Properties"]["DeletionProtectionEnabled"] is False
+
+
+def test_variant_passes_cdk_nag(variant: tuple[StrataStack, Template]) -> None:
+    stack, _ = variant
+    errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert [(e.id, e.entry.data) for e in errors] == []
