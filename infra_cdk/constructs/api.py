@@ -16,6 +16,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from strata.web.errors import UNAUTHORIZED_BODY
 
 CHAT_PATH = "/v1/chat/completions"
 HEALTH_PATH = "/healthz"
@@ -48,26 +49,30 @@ class GatewayError:
     error_type: str
     code: str | None
     headers: tuple[tuple[str, str], ...] = ()
+    message: str | None = None  # None: API Gateway's own message
 
 
-def openai_error_template(error_type: str, code: str | None) -> str:
+def openai_error_template(error_type: str, code: str | None, message: str | None = None) -> str:
     """A mapping template producing ``{"error": {"message", "type", "param": null, "code"}}``."""
     # $context.error.messageString is API Gateway's message, already JSON-quoted and escaped.
+    message_json = json.dumps(message) if message is not None else "$context.error.messageString"
     code_json = json.dumps(code)
     return (
-        '{"error": {"message": $context.error.messageString, '
+        f'{{"error": {{"message": {message_json}, '
         f'"type": {json.dumps(error_type)}, "param": null, "code": {code_json}}}}}'
     )
 
 
 def _gateway_errors() -> tuple[GatewayError, ...]:
     return (
+        # The same body the local gateway sends: one definition in strata.web.
         GatewayError(
             apigw.ResponseType.UNAUTHORIZED,
             "401",
-            "invalid_request_error",
-            "invalid_api_key",
+            UNAUTHORIZED_BODY["error"]["type"],
+            UNAUTHORIZED_BODY["error"]["code"],
             headers=(("WWW-Authenticate", "'Bearer'"),),
+            message=UNAUTHORIZED_BODY["error"]["message"],
         ),
         GatewayError(apigw.ResponseType.ACCESS_DENIED, "403", "invalid_request_error", "permission_denied"),
         GatewayError(apigw.ResponseType.THROTTLED, "429", "requests", "rate_limit_exceeded"),
@@ -176,7 +181,7 @@ class Api(Construct):
                 type=error.response_type,
                 status_code=error.status_code,
                 response_headers=dict(error.headers) or None,
-                templates={"application/json": openai_error_template(error.error_type, error.code)},
+                templates={"application/json": openai_error_template(error.error_type, error.code, error.message)},
             )
 
     def _add_method(

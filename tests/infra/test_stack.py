@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 from strata.config import RESOURCES, Settings
 from strata.config.settings import ENV_PREFIX
+from strata.web.errors import UNAUTHORIZED_BODY
 
 from infra_cdk.stack import PROJECT_ROOT, StrataStack
 
@@ -216,16 +217,22 @@ def test_authorizer_reads_the_authorization_header_with_a_short_cache(template: 
     assert stack.config.api.authorizer_cache_ttl_s <= 300
 
 
-@pytest.mark.parametrize(
-    ("response_type", "status", "code"),
-    [("UNAUTHORIZED", "401", "invalid_api_key"), ("ACCESS_DENIED", "403", "permission_denied")],
-)
-def test_auth_failures_use_openai_error_shape(template: Template, response_type: str, status: str, code: str) -> None:
-    (response,) = _resources(template, "AWS::ApiGateway::GatewayResponse", {"ResponseType": response_type}).values()
+def test_missing_or_wrong_key_gets_the_same_401_body_as_the_local_gateway(template: Template) -> None:
+    (response,) = _resources(template, "AWS::ApiGateway::GatewayResponse", {"ResponseType": "UNAUTHORIZED"}).values()
 
-    assert response["Properties"]["StatusCode"] == status
+    assert response["Properties"]["StatusCode"] == "401"
     body = _render_gateway_template(response["Properties"]["ResponseTemplates"]["application/json"], "Unauthorized")
-    assert body == {"error": {"message": "Unauthorized", "type": "invalid_request_error", "param": None, "code": code}}
+    assert body == UNAUTHORIZED_BODY
+
+
+def test_denied_requests_use_openai_error_shape(template: Template) -> None:
+    (response,) = _resources(template, "AWS::ApiGateway::GatewayResponse", {"ResponseType": "ACCESS_DENIED"}).values()
+
+    assert response["Properties"]["StatusCode"] == "403"
+    body = _render_gateway_template(response["Properties"]["ResponseTemplates"]["application/json"], "Denied")
+    assert body == {
+        "error": {"message": "Denied", "type": "invalid_request_error", "param": None, "code": "permission_denied"}
+    }
 
 
 @pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED"])
