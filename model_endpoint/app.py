@@ -1,0 +1,159 @@
+"""The ASGI app: SageMaker's container contract plus the SageMaker runtime API paths.
+
+Routes stay thin: read the body, hand it to ``invocations`` / ``sagemaker_runtime``, return
+what they answer. Models load in the background at start-up so ``GET /ping`` can say 503
+("not yet") instead of refusing connections, which is what SageMaker's health check expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import Request
+
+from model_endpoint import sagemaker_runtime
+from model_endpoint.backends.base import ChatBackend, EmbeddingBackend
+from model_endpoint.config import ServerConfig
+from model_endpoint.exceptions import InvalidRequestError
+from model_endpoint.invocations import invoke, invoke_chat, invoke_embeddings, parse_json
+from model_endpoint.serving_chat import OpenAIServingChat, openai_error_response
+from model_endpoint.serving_embeddings import TEIServingEmbeddings, tei_error_response
+from model_endpoint.state import ServerState, server_state
+
+__all__ = ("create_app",)
+
+logger = logging.getLogger(__name__)
+
+
+def _default_chat_backend(config: ServerConfig) -> ChatBackend:
+    from model_endpoint.backends.llama_cpp import LlamaCppChatBackend
+
+    return LlamaCppChatBackend(
+        config.chat_model_path,
+        n_ctx=config.n_ctx,
+        n_threads=config.n_threads,
+        default_max_tokens=config.default_max_tokens,
+    )
+
+
+def _default_embedding_backend(config: ServerConfig) -> EmbeddingBackend:
+    from model_endpoint.backends.sentence_transformers import SentenceTransformersEmbeddingBackend
+
+    return SentenceTransformersEmbeddingBackend(config.embedding_model_path)
+
+
+async def _load_models(state: ServerState) -> None:
+    started = time.perf_counter()
+    try:
+        # Both loads block (file I/O, torch import): run them side by side, off the event loop.
+        await asyncio.gather(
+            asyncio.to_thread(state.chat_backend.load), asyncio.to_thread(state.embedding_backend.load)
+        )
+    except Exception as exc:
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        logger.exception("model loading failed; /ping stays 503")
+        return
+    state.chat = OpenAIServingChat(state.chat_backend)
+    state.embeddings = TEIServingEmbeddings(
+        state.embedding_backend,
+        auto_truncate=state.config.auto_truncate,
+        max_client_batch_size=state.config.max_client_batch_size,
+    )
+    logger.info(
+        "model server ready in %.2fs: chat=%s, embeddings=%s (%d dims); endpoints %s, %s",
+        time.perf_counter() - started,
+        state.chat_backend.model_name,
+        state.embedding_backend.model_name,
+        state.embedding_backend.dimensions,
+        state.config.chat_endpoint,
+        state.config.embedding_endpoint,
+    )
+
+
+def create_app(
+    config: ServerConfig | None = None,
+    chat_backend: ChatBackend | None = None,
+    embedding_backend: EmbeddingBackend | None = None,
+) -> FastAPI:
+    """Build the model server. Backends default to llama.cpp and sentence-transformers.
+
+    Examples
+    --------
+    >>> app = create_app(ServerConfig(port=8080))
+    >>> uvicorn.run(app, host="127.0.0.1", port=8080)
+    """
+    config = config or ServerConfig()
+    state = ServerState(
+        config=config,
+        chat_backend=chat_backend or _default_chat_backend(config),
+        embedding_backend=embedding_backend or _default_embedding_backend(config),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.server = state
+        loading = asyncio.create_task(_load_models(state))
+        try:
+            yield
+        finally:
+            await loading  # a half-loaded model must not be closed under the loader's feet
+            await asyncio.to_thread(_close_backends, state)
+
+    app = FastAPI(title="Strata model endpoint", lifespan=lifespan)
+    _add_routes(app)
+    return app
+
+
+def _close_backends(state: ServerState) -> None:
+    for backend in (state.chat_backend, state.embedding_backend):
+        try:
+            backend.close()
+        except Exception:
+            logger.exception("closing %s failed", type(backend).__name__)
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/ping")
+    async def ping(request: Request) -> Response:
+        state = server_state(request)
+        if state.ready:
+            return JSONResponse({"status": "healthy"})
+        status = {"status": "failed", "error": state.load_error} if state.load_error else {"status": "loading"}
+        return JSONResponse(status, status_code=503)
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        return await invoke(server_state(request), await request.body(), request)
+
+    @app.post("/endpoints/{endpoint_name}/invocations")
+    async def runtime_invoke(endpoint_name: str, request: Request) -> Response:
+        return await sagemaker_runtime.invoke_endpoint(server_state(request), endpoint_name, request)
+
+    @app.post("/endpoints/{endpoint_name}/invocations-response-stream")
+    async def runtime_invoke_stream(endpoint_name: str, request: Request) -> Response:
+        return await sagemaker_runtime.invoke_endpoint_with_response_stream(
+            server_state(request), endpoint_name, request
+        )
+
+    # The routes vLLM and TEI serve natively, handy for pointing an OpenAI/TEI client straight here.
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        try:
+            payload = parse_json(await request.body())
+        except InvalidRequestError as exc:
+            return openai_error_response(exc)
+        return await invoke_chat(server_state(request), payload, request)
+
+    @app.post("/embed")
+    async def embed(request: Request) -> Response:
+        try:
+            payload = parse_json(await request.body())
+        except InvalidRequestError as exc:
+            return tei_error_response(exc, status_code=422)
+        return await invoke_embeddings(server_state(request), payload)
