@@ -43,9 +43,7 @@ async def chat_completions(
     )
 
 
-async def _sse(
-    chat: ChatService, request: ChatCompletionRequest, prepared: PreparedChat
-) -> AsyncIterator[str]:
+async def _sse(chat: ChatService, request: ChatCompletionRequest, prepared: PreparedChat) -> AsyncIterator[str]:
     try:
         async for chunk in iterate_in_threadpool(chat.stream(request, prepared)):
             yield encode_sse(chunk)

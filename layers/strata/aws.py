@@ -17,9 +17,7 @@ from strata.config import Settings, get_settings
 # Retries with backoff for the control calls; the model endpoint has its own read timeout
 # because generation can take a while before the first byte.
 _DEFAULT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
-_SAGEMAKER_CONFIG = Config(
-    retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=300
-)
+_SAGEMAKER_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=300)
 
 
 def _endpoint_for(service: str, settings: Settings) -> str | None:

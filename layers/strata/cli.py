@@ -21,13 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--model-port", type=int, default=8080, help="model server (default 8080)")
     dev.add_argument("--aws-port", type=int, default=4566, help="moto: S3, SQS, DynamoDB (default 4566)")
     dev.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    dev.add_argument(
-        "--documents", type=Path, default=Path("documents"), help="watched folder (default documents/)"
-    )
+    dev.add_argument("--documents", type=Path, default=Path("documents"), help="watched folder (default documents/)")
     dev.add_argument("--tenant", default="dev", help="the development tenant (default dev)")
-    dev.add_argument(
-        "--ingest-retry", type=int, default=5, help="seconds before a failed ingestion is retried"
-    )
+    dev.add_argument("--ingest-retry", type=int, default=5, help="seconds before a failed ingestion is retried")
     dev.add_argument("--verbose", action="store_true")
     dev.set_defaults(run=_dev)
 
@@ -85,9 +81,7 @@ def _create_key(args: argparse.Namespace) -> int:
         return 2
     except Exception as error:  # the table is unreachable: say where we looked
         where = settings.aws_endpoint_url or "AWS"
-        print(
-            f"error: cannot write the keys table {settings.keys_table!r} at {where}: {error}", file=sys.stderr
-        )
+        print(f"error: cannot write the keys table {settings.keys_table!r} at {where}: {error}", file=sys.stderr)
         return 1
     print(f"API key for tenant {issued.tenant} (shown once, store it now):\n{issued.secret}")
     return 0

@@ -30,9 +30,7 @@ class PreparedChat:
 
 
 class ChatService:
-    def __init__(
-        self, *, retriever: Retriever, models: dict[str, SageMakerChatModel], settings: Settings
-    ) -> None:
+    def __init__(self, *, retriever: Retriever, models: dict[str, SageMakerChatModel], settings: Settings) -> None:
         self._retriever = retriever
         self._models = models
         self._settings = settings
@@ -68,9 +66,7 @@ class ChatService:
 
     def complete(self, request: ChatCompletionRequest, prepared: PreparedChat) -> dict[str, Any]:
         reply = self.model_for(request.model).complete(prepared.body)
-        answer = "".join(
-            (choice.get("message") or {}).get("content") or "" for choice in reply.get("choices", [])
-        )
+        answer = "".join((choice.get("message") or {}).get("content") or "" for choice in reply.get("choices", []))
         return {
             **reply,
             "id": f"chatcmpl-{prepared.request_id}",

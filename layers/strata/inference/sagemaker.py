@@ -84,12 +84,8 @@ class SageMakerEmbedder:
                 Body=json.dumps({"inputs": texts, "normalize": True, "truncate": True}),
             )
         except (ClientError, BotoCoreError) as error:
-            raise ModelUnavailableError(
-                f"embedding endpoint {self.endpoint_name!r} failed: {error}"
-            ) from error
+            raise ModelUnavailableError(f"embedding endpoint {self.endpoint_name!r} failed: {error}") from error
         vectors = json.loads(response["Body"].read())
         if len(vectors) != len(texts):
-            raise ModelUnavailableError(
-                f"embedding endpoint returned {len(vectors)} vectors for {len(texts)} texts"
-            )
+            raise ModelUnavailableError(f"embedding endpoint returned {len(vectors)} vectors for {len(texts)} texts")
         return vectors

@@ -27,9 +27,7 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
 ]
 
 
-def error_body(
-    message: str, *, type_: str, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
+def error_body(message: str, *, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -47,9 +45,7 @@ def error_response(
     param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
-        error_body(message, type_=type_, code=code, param=param), status_code=status, headers=headers
-    )
+    return JSONResponse(error_body(message, type_=type_, code=code, param=param), status_code=status, headers=headers)
 
 
 def classify(error: Exception) -> tuple[int, str, str | None]:
@@ -64,9 +60,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
         location = ".".join(str(part) for part in first.get("loc", ())[1:])
-        message = (
-            f"{location}: {first.get('msg', 'invalid request')}" if location else first.get("msg", "invalid")
-        )
+        message = f"{location}: {first.get('msg', 'invalid request')}" if location else first.get("msg", "invalid")
         return error_response(400, message, type_="invalid_request_error", param=location or None)
 
     @app.exception_handler(StarletteHTTPException)

@@ -303,7 +303,10 @@ def test_opensearch_upsert_overwrites_by_position_then_drops_stale_chunks(
 
     store.upsert([chunk("doc", 1, "second"), chunk("doc", 0, "first")])
 
-    assert [(r.method, r.path) for r in fake.requests] == [("POST", f"/{INDEX}/_bulk"), ("POST", f"/{INDEX}/_delete_by_query")]
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("POST", f"/{INDEX}/_bulk"),
+        ("POST", f"/{INDEX}/_delete_by_query"),
+    ]
     bulk = fake.requests[0]
     assert bulk.params["refresh"] == "wait_for"
     assert bulk.body == [
@@ -340,7 +343,8 @@ def test_opensearch_upsert_sends_large_documents_in_batches(store: OpenSearchVec
 
 def test_opensearch_upsert_reports_rejected_chunks(store: OpenSearchVectorStore, fake: FakeOpenSearch) -> None:
     error = {"type": "mapper_parsing_exception", "reason": "failed to parse field [vector]"}
-    fake.replies[("POST", f"/{INDEX}/_bulk")] = (200, {"errors": True, "items": [{"index": {"status": 400, "error": error}}]})
+    rejected = {"errors": True, "items": [{"index": {"status": 400, "error": error}}]}
+    fake.replies[("POST", f"/{INDEX}/_bulk")] = (200, rejected)
 
     with pytest.raises(VectorStoreError, match="rejected 1 of 1 chunks.*mapper_parsing_exception"):
         store.upsert([chunk("doc", 0)])
