@@ -1,0 +1,37 @@
+# The README's two commands: `make dev` (the local stack) and `make test` (the test suite).
+# Both install what they need into .venv first (llama-cpp-python compiles once: ~15 min on 2 cores).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: dev test test-fast bench synth lint clean
+
+dev: $(STAMP)
+	$(BIN)/strata dev
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## everything but the end-to-end and CDK tests
+	$(BIN)/python -m pytest -m "not e2e and not infra" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+synth: $(STAMP)
+	$(BIN)/python -m infra_cdk.app
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --progress-bar off -e '.[models,local,infra,dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .strata cdk.out

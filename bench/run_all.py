@@ -1,0 +1,13 @@
+"""``make bench``: every benchmark in turn; copy the output into bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ("bench.startup", "bench.ingest_latency", "bench.ttft")
+
+if __name__ == "__main__":
+    for module in BENCHMARKS:
+        print(f"\n## {module}", flush=True)
+        subprocess.run([sys.executable, "-m", module], check=True)
