@@ -10,10 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import DATASET, machine, median
 from strata.documents import document_id_for
 from strata.local.harness import start_stack
-
-from bench.common import DATASET, machine, median
 
 
 def corpus(size_bytes: int) -> bytes:

@@ -9,9 +9,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from strata.local.harness import start_stack
-
 from bench.common import machine, median
+from strata.local.harness import start_stack
 
 
 def main() -> None:

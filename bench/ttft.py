@@ -16,12 +16,12 @@ import tempfile
 from pathlib import Path
 
 import httpx
+
+from bench.common import DATASET, machine, median, time_to_first_token
 from strata.config import Settings
 from strata.documents import document_id_for
 from strata.local.harness import start_stack
 from strata.prompts import assemble_prompt
-
-from bench.common import DATASET, machine, median, time_to_first_token
 
 QUESTION = "What do kangaroos eat?"
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from aws_cdk import App, Aspects, Environment
 from cdk_nag import AwsSolutionsChecks
-from strata.config.resources import RESOURCES
 
 from infra_cdk.config import CONTEXT_KEY, StrataConfig
 from infra_cdk.nag import suppress_reviewed_findings
 from infra_cdk.stack import PROJECT_ROOT, StrataStack
+from strata.config.resources import RESOURCES
 
 CDK_JSON = PROJECT_ROOT / "cdk.json"
 SKIP_BUNDLING: Mapping[str, Any] = {"aws:cdk:bundling-stacks": []}

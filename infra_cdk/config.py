@@ -23,6 +23,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from aws_cdk import aws_logs as logs
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
 from strata.config import Settings
 
 CONTEXT_KEY = "strata"

@@ -9,7 +9,6 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from strata.config.resources import RESOURCES, StackResources
 
 from infra_cdk.config import StrataConfig
 from infra_cdk.constructs.api import Api, ApiProps
@@ -18,6 +17,7 @@ from infra_cdk.constructs.functions import Functions, FunctionsProps
 from infra_cdk.constructs.models import ModelEndpointProps, Models, ModelsProps
 from infra_cdk.constructs.search import Search, SearchProps
 from infra_cdk.constructs.tables import Tables, TablesProps
+from strata.config.resources import RESOURCES, StackResources
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
@@ -115,17 +116,13 @@ async def _precheck(state: ServerState, endpoint_name: str, request: Request, re
 
 async def invoke_endpoint(state: ServerState, endpoint_name: str, request: Request) -> Response:
     request_id = _request_id()
-    task = await _precheck(state, endpoint_name, request, request_id)
-    if isinstance(task, Response):
-        return task
-    container = await invoke(state, await request.body(), request, expected=task)
-    variant = state.config.variant_name
-    if container.status_code >= 400:
-        return await _model_error(container, variant=variant, request_id=request_id)
-    body = await read_body(container)
+    container = await _invoke_container(state, endpoint_name, request, request_id)
+    if not isinstance(container, _Answer):
+        return container
+    body = await read_body(container.response)
     headers = {
-        "Content-Type": container.headers.get("content-type", "application/json"),
-        VARIANT_HEADER: variant,
+        "Content-Type": container.response.headers.get("content-type", "application/json"),
+        VARIANT_HEADER: state.config.variant_name,
         REQUEST_ID_HEADER: request_id,
     }
     return Response(body, status_code=200, headers=headers)
@@ -133,26 +130,42 @@ async def invoke_endpoint(state: ServerState, endpoint_name: str, request: Reque
 
 async def invoke_endpoint_with_response_stream(state: ServerState, endpoint_name: str, request: Request) -> Response:
     request_id = _request_id()
+    container = await _invoke_container(state, endpoint_name, request, request_id)
+    if not isinstance(container, _Answer):
+        return container
+    headers = {
+        STREAM_CONTENT_TYPE_HEADER: container.response.headers.get("content-type", "application/json"),
+        VARIANT_HEADER: state.config.variant_name,
+        REQUEST_ID_HEADER: request_id,
+    }
+    return ClosingStreamingResponse(
+        _event_stream(container.response),
+        # Stops the generation even when the client leaves before the first frame is sent.
+        on_close=lambda: close_response(container.response),
+        media_type=eventstream.CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The container's successful response, to be wrapped the runtime API's way."""
+
+    response: Response
+
+
+async def _invoke_container(
+    state: ServerState, endpoint_name: str, request: Request, request_id: str
+) -> Response | _Answer:
+    """Check the request, run the container's invocation, and turn its errors into the runtime
+    API's (errors before the first byte are HTTP errors: boto3 raises at the call, as on AWS)."""
     task = await _precheck(state, endpoint_name, request, request_id)
     if isinstance(task, Response):
         return task
     container = await invoke(state, await request.body(), request, expected=task)
-    variant = state.config.variant_name
-    # Errors before the first byte are HTTP errors (boto3 raises at the call), as on AWS.
     if container.status_code >= 400:
-        return await _model_error(container, variant=variant, request_id=request_id)
-    headers = {
-        STREAM_CONTENT_TYPE_HEADER: container.headers.get("content-type", "application/json"),
-        VARIANT_HEADER: variant,
-        REQUEST_ID_HEADER: request_id,
-    }
-    return ClosingStreamingResponse(
-        _event_stream(container),
-        # Stops the generation even when the client leaves before the first frame is sent.
-        on_close=lambda: close_response(container),
-        media_type=eventstream.CONTENT_TYPE,
-        headers=headers,
-    )
+        return await _model_error(container, variant=state.config.variant_name, request_id=request_id)
+    return _Answer(container)
 
 
 async def _event_stream(container: Response) -> AsyncIterator[bytes]:

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from mangum import Mangum
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+
 from strata.config import Settings, get_settings
 from strata.documents import DocumentRecord, DocumentRegistry
 from strata.inference import SageMakerEmbedder

@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
+
 from strata import aws
 from strata.auth import ApiKeyStore, AuthError, authorize
 from strata.config import get_settings

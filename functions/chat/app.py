@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
 from strata.chat import ChatCompletionRequest, ChatService, PreparedChat, new_request_id
 from strata.inference import encode_sse
 from strata.web import CurrentPrincipal, chat_service, error_body, install_error_handlers

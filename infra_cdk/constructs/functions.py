@@ -23,11 +23,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from strata.config.settings import ENV_PREFIX, Settings
 
 from infra_cdk.bundling import LayerBundler, SourceTreeBundler
 from infra_cdk.constructs.models import ModelEndpoint
 from infra_cdk.constructs.search import Search
+from strata.config.settings import ENV_PREFIX, Settings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION = "3.12"

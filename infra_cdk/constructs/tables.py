@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
+
 from strata.config.resources import RESOURCES, TableSpec
 
 

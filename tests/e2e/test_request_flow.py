@@ -11,8 +11,8 @@ import time
 import httpx
 import openai
 import pytest
-from strata.documents import document_id_for
 
+from strata.documents import document_id_for
 from tests.support import DATASET, RunningStack, wait_until
 
 KANGAROO = DATASET / "documents" / "s08_set1_a1_kangaroo.txt"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from strata.documents import document_id_for
-
 from tests.support import DATASET, start_stack
 
 ELEPHANT = DATASET / "documents" / "s08_set1_a5_elephant.txt"

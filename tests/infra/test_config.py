@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from strata.config import RESOURCES
 
 from infra_cdk.app import read_cdk_json_context
 from infra_cdk.config import CONTEXT_KEY, ConfigError, StrataConfig
+from strata.config import RESOURCES
 
 VISIBILITY_S = RESOURCES.ingest_queue.visibility_timeout_s
 

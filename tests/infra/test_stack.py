@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
+
+from infra_cdk.stack import PROJECT_ROOT, StrataStack
 from strata.config import RESOURCES, Settings
 from strata.config.settings import ENV_PREFIX
 from strata.web.errors import UNAUTHORIZED_BODY
-
-from infra_cdk.stack import PROJECT_ROOT, StrataStack
 
 if TYPE_CHECKING:
     from tests.infra.conftest import Synthesized

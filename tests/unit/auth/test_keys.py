@@ -6,6 +6,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from strata.auth import ApiKeyStore, InvalidCredentialsError, InvalidTenantError, MissingCredentialsError, authorize
 from strata.local.aws import create_tables
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from strata.auth import Principal
 from strata.chat import ChatCompletionRequest, ChatService
 from strata.config import Settings

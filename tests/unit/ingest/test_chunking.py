@@ -5,8 +5,9 @@ import time
 from pathlib import Path
 
 import pytest
-from strata.ingest import Chunker, Page, ParsedDocument, TextChunk, load_embedding_tokenizer, parse_document
 from tokenizers import Tokenizer
+
+from strata.ingest import Chunker, Page, ParsedDocument, TextChunk, load_embedding_tokenizer, parse_document
 
 WIKI_DOCUMENTS = Path("/work/shared/datasets/wiki-qa/documents")
 

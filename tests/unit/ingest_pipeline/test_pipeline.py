@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from moto import mock_aws
+
 from strata.documents import DocumentRegistry, DocumentStatus, document_id_for, parse_source_key
 from strata.ingest import Chunker, IngestPipeline, handle_sqs_record
 from strata.local.aws import create_bucket, create_tables

@@ -6,6 +6,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+
 from strata.local.gateway import LocalGateway, Route
 from strata.web import REQUEST_CONTEXT_HEADER
 

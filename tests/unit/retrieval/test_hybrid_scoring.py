@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from strata.retrieval import HybridConfig, fts5_match_expression, keyword_terms
 from strata.retrieval.hybrid import cosine_score, fuse, min_max_normalize
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+
 from strata.retrieval import (
     ChunkRecord,
     HybridConfig,

@@ -15,6 +15,7 @@ import requests
 from botocore.credentials import Credentials
 from opensearchpy import AWSV4SignerAuth, Connection, OpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+
 from strata.config import Settings
 from strata.retrieval import (
     ChunkRecord,
