@@ -30,7 +30,7 @@ lint: $(STAMP)
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --progress-bar off -e '.[models,local,infra,dev]'
+	$(BIN)/pip install -e '.[models,local,infra,dev]'
 	touch $(STAMP)
 
 # The chat-page test drives the system's Chromium; as root on Debian/Ubuntu it is installed here,

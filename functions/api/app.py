@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from strata.config import Settings, get_settings
 from strata.documents import DocumentRecord, DocumentRegistry
 from strata.inference import SageMakerEmbedder
+from strata.observability import function_logger
 from strata.web import CurrentPrincipal, document_registry, embedder, install_error_handlers
 
+logger = function_logger("strata-api")
 app = FastAPI(title="Strata API", version="0.1.0")
 install_error_handlers(app)
 

@@ -5,21 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from strata import aws
-from strata.auth import ApiKeyStore, AuthError, authorize
+from strata.auth import ApiKeyStore, AuthError, authorize, build_key_store
 from strata.config import get_settings
+from strata.observability import function_logger
 
-logger = Logger(service="strata-authorizer")
+logger = function_logger("strata-authorizer")
 
 
 @lru_cache
 def _keys() -> ApiKeyStore:
-    settings = get_settings()
-    return ApiKeyStore(
-        aws.resource("dynamodb", settings).Table(settings.keys_table), settings.key_pepper.get_secret_value()
-    )
+    return build_key_store(get_settings())
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

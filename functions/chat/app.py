@@ -6,20 +6,19 @@ The request flow: the authorizer already resolved the tenant → retrieve and as
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from strata.chat import ChatCompletionRequest, ChatService, PreparedChat, new_request_id
-from strata.inference import encode_sse
-from strata.web import CurrentPrincipal, chat_service, error_body, install_error_handlers
-from strata.web.errors import classify
+from strata.chat import ChatCompletionRequest, ChatService, new_request_id
+from strata.inference import DONE, encode_sse
+from strata.observability import function_logger
+from strata.web import CurrentPrincipal, chat_service, install_error_handlers, public_error_body
 
-logger = logging.getLogger(__name__)
+logger = function_logger("strata-chat")
 
 app = FastAPI(title="Strata chat", version="0.1.0")
 install_error_handlers(app)
@@ -37,20 +36,25 @@ async def chat_completions(
     prepared = await run_in_threadpool(chat.prepare, request, principal, new_request_id())
     if not request.stream:
         return await run_in_threadpool(chat.complete, request, prepared)
+    chunks = chat.stream(request, prepared)
+    # Pull the first chunk before answering: an endpoint that is down or refuses the request is
+    # an HTTP error with the right status, not a 200 with a broken stream.
+    first = await run_in_threadpool(next, chunks, None)
     return StreamingResponse(
-        _sse(chat, request, prepared),
+        _sse(first, chunks, prepared.request_id),
         media_type="text/event-stream",
         headers={**SSE_HEADERS, "x-request-id": prepared.request_id},
     )
 
 
-async def _sse(chat: ChatService, request: ChatCompletionRequest, prepared: PreparedChat) -> AsyncIterator[str]:
+async def _sse(first: dict[str, Any] | None, rest: Iterator[dict[str, Any]], request_id: str) -> AsyncIterator[str]:
     try:
-        async for chunk in iterate_in_threadpool(chat.stream(request, prepared)):
+        if first is not None:
+            yield encode_sse(first)
+        async for chunk in iterate_in_threadpool(rest):
             yield encode_sse(chunk)
-    except Exception as error:  # headers are sent: report in the stream, as OpenAI does
-        logger.exception("chat stream failed", extra={"request_id": prepared.request_id})
-        _, type_, code = classify(error)
-        yield encode_sse(error_body(str(error), type_=type_, code=code))
+    except Exception as error:  # the headers are sent: report in the stream, as OpenAI does
+        logger.exception("chat stream %s failed", request_id)
+        yield encode_sse(public_error_body(error)[1])
         return
-    yield encode_sse("[DONE]")
+    yield encode_sse(DONE)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from strata.config import get_settings
 from strata.ingest import IngestPipeline, build_ingest_pipeline, handle_sqs_record
+from strata.observability import function_logger
 
-logger = Logger(service="strata-ingest")
+logger = function_logger("strata-ingest")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -64,19 +64,15 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _create_key(args: argparse.Namespace) -> int:
-    from strata import aws
-    from strata.auth import ApiKeyStore, InvalidTenantError
+    from strata.auth import InvalidTenantError, build_key_store
     from strata.config import Settings
     from strata.local.env_file import load_env_file
 
     load_env_file(args.state_dir / "local.env")
     settings = Settings()
-    store = ApiKeyStore(
-        aws.resource("dynamodb", settings).Table(settings.keys_table), settings.key_pepper.get_secret_value()
-    )
     try:
-        issued = store.create(args.tenant, name=args.name)
-    except InvalidTenantError as error:
+        issued = build_key_store(settings).create(args.tenant, name=args.name)
+    except (InvalidTenantError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # the table is unreachable: say where we looked

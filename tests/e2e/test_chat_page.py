@@ -42,11 +42,11 @@ def browser() -> Iterator[object]:
 
 
 def test_page_streams_the_answer_and_lists_the_cited_documents(stack: RunningStack, browser: object) -> None:
-    key = f"tenants/{stack.env['STRATA_TENANT']}/page/kangaroo.txt"
+    key = f"tenants/{stack.env['STRATA_TENANT']}/page/otter.txt"
     stack.boto3_client("s3").put_object(
         Bucket=stack.env["STRATA_DOCUMENTS_BUCKET"],
         Key=key,
-        Body=(DATASET / "documents" / "s08_set1_a1_kangaroo.txt").read_bytes(),
+        Body=(DATASET / "documents" / "s08_set1_a7_otter.txt").read_bytes(),
     )
     stack.wait_for_status(document_id_for(key), "indexed")
 
@@ -54,7 +54,7 @@ def test_page_streams_the_answer_and_lists_the_cited_documents(stack: RunningSta
     page.goto(f"{stack.base_url}/#key={stack.env['STRATA_API_KEY']}")
     assert "key=" not in page.url, "the key leaves the address bar once stored"
     page.evaluate(COUNT_UPDATES)
-    page.fill("#question", "What do kangaroos eat?")
+    page.fill("#question", "What do otters eat?")
     page.click("#send")
     page.wait_for_selector(".turn.done", timeout=120_000)
 

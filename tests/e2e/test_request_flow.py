@@ -219,3 +219,12 @@ def test_stream_starts_before_generation_ends(stack: RunningStack) -> None:
                 arrivals.append(time.monotonic())
     assert len(arrivals) > 10
     assert arrivals[-1] - arrivals[0] > 0.2
+
+
+def test_a_prompt_longer_than_the_models_window_is_a_400_not_an_outage(stack: RunningStack) -> None:
+    client = openai.OpenAI(base_url=stack.api_url, api_key=stack.env["STRATA_API_KEY"])
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model="default", stream=True, messages=[{"role": "user", "content": "kangaroo " * 3000}]
+        )
+    assert raised.value.body["type"] == "invalid_request_error"

@@ -7,7 +7,7 @@ from strata.auth.exceptions import (
     InvalidTenantError,
     MissingCredentialsError,
 )
-from strata.auth.keys import ApiKeyStore, generate_secret, hash_secret
+from strata.auth.keys import ApiKeyStore, build_key_store, generate_secret, hash_secret
 from strata.auth.types import IssuedKey, Principal, validate_tenant
 
 __all__ = (
@@ -20,6 +20,7 @@ __all__ = (
     "Principal",
     "authorize",
     "bearer_token",
+    "build_key_store",
     "generate_secret",
     "hash_secret",
     "principal_context",

@@ -19,14 +19,16 @@ from strata.auth.types import Principal
 
 
 def bearer_token(headers: dict[str, str]) -> str:
-    """The API key from ``Authorization: Bearer <key>`` (the OpenAI SDK's header) or ``x-api-key``."""
+    """The API key from ``Authorization: Bearer <key>`` (the OpenAI SDK's header).
+
+    Only that header: it is the authorizer's identity source, the key API Gateway caches the
+    policy under, so reading the key from anywhere else could hand one caller's cached tenant
+    to another.
+    """
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    authorization = lowered.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
+    scheme, _, token = lowered.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    if lowered.get("x-api-key", "").strip():
-        return lowered["x-api-key"].strip()
     raise MissingCredentialsError("missing API key: send 'Authorization: Bearer <key>'")
 
 

@@ -8,8 +8,11 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from strata import aws
 from strata.auth.exceptions import InvalidCredentialsError
 from strata.auth.types import IssuedKey, Principal, validate_tenant
+from strata.config import Settings
+from strata.config.settings import ENV_PREFIX
 
 KEY_PREFIX = "sk-strata-"
 
@@ -25,6 +28,14 @@ def hash_secret(secret: str, pepper: str) -> str:
 def key_id_of(secret: str) -> str:
     """A short, non-secret handle for logs and listings (the prefix plus a few characters)."""
     return secret[: len(KEY_PREFIX) + 6]
+
+
+def build_key_store(settings: Settings) -> ApiKeyStore:
+    """The keys table with the configured pepper; refuses to run without one."""
+    if settings.key_pepper is None or not settings.key_pepper.get_secret_value():
+        raise RuntimeError(f"{ENV_PREFIX}KEY_PEPPER is not set: API keys cannot be hashed without it")
+    table = aws.resource("dynamodb", settings).Table(settings.keys_table)
+    return ApiKeyStore(table, settings.key_pepper.get_secret_value())
 
 
 class ApiKeyStore:

@@ -130,7 +130,7 @@ class ChatService:
             value = getattr(request, field)
             if value is not None:
                 body[field] = value
-        if request.stream_options is not None:
+        if request.stream and request.stream_options is not None:
             body["stream_options"] = request.stream_options.model_dump()
         return body
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strata.config.resources import RESOURCES
@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     default_model: str = "default"
     max_output_tokens: int = Field(default=256, ge=1, le=4096)
 
-    # Authentication: API keys are stored as HMAC-SHA256 hashes keyed by this secret.
-    key_pepper: SecretStr = SecretStr("strata-local-pepper")
+    # Authentication: API keys are stored as HMAC-SHA256 hashes keyed by this secret. No default:
+    # a public one would make the stored hashes guessable (see strata.auth.build_key_store).
+    key_pepper: SecretStr | None = None
 
     # Retrieval and ingestion.
     vector_store: Literal["local", "opensearch"] = "local"
@@ -57,6 +58,14 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=16, le=254)
     chunk_overlap_tokens: int = Field(default=40, ge=0)
     max_document_bytes: int = 50 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _overlap_fits_the_chunk(self) -> Settings:
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be below chunk_tokens ({self.chunk_tokens})"
+            )
+        return self
 
 
 @lru_cache

@@ -1,7 +1,7 @@
 """The document registry and the ``tenants/{tenant}/{path}`` key convention."""
 
 from strata.documents.exceptions import DocumentNotFoundError, DocumentsError, InvalidSourceKeyError
-from strata.documents.keys import SourceKey, document_id_for, parse_source_key, source_key_for
+from strata.documents.keys import TENANT_PREFIX, SourceKey, document_id_for, parse_source_key, source_key_for
 from strata.documents.registry import DocumentRegistry
 from strata.documents.types import DocumentRecord, DocumentStatus
 
@@ -13,6 +13,7 @@ __all__ = (
     "DocumentsError",
     "InvalidSourceKeyError",
     "SourceKey",
+    "TENANT_PREFIX",
     "document_id_for",
     "parse_source_key",
     "source_key_for",

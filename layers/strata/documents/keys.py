@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from strata.auth import validate_tenant
+from strata.config import RESOURCES
 from strata.documents.exceptions import InvalidSourceKeyError
 
 
@@ -30,7 +31,10 @@ def document_id_for(key: str) -> str:
     return "doc_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def parse_source_key(key: str, prefix: str = "tenants/") -> SourceKey:
+TENANT_PREFIX = RESOURCES.documents_bucket.prefix
+
+
+def parse_source_key(key: str, prefix: str = TENANT_PREFIX) -> SourceKey:
     if not key.startswith(prefix):
         raise InvalidSourceKeyError(f"object key {key!r} is outside {prefix}{{tenant}}/: it belongs to no tenant")
     tenant, _, path = key[len(prefix) :].partition("/")
@@ -43,5 +47,5 @@ def parse_source_key(key: str, prefix: str = "tenants/") -> SourceKey:
     return SourceKey(key=key, tenant=tenant, path=path)
 
 
-def source_key_for(tenant: str, path: str, prefix: str = "tenants/") -> str:
+def source_key_for(tenant: str, path: str, prefix: str = TENANT_PREFIX) -> str:
     return f"{prefix}{validate_tenant(tenant)}/{path.lstrip('/')}"

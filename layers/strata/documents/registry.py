@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,12 +85,12 @@ class DocumentRegistry:
             },
         )
 
-    def mark_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str) -> None:
+    def mark_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str, etag: str) -> None:
         self._table.update_item(
             Key={"tenant": source.tenant, "document_id": source.document_id},
             UpdateExpression=(
                 "SET title = :title, #status = :status, chunks = :chunks, content_type = :ctype, "
-                "updated_at = :now, attempts = :zero"
+                "etag = :etag, updated_at = :now, attempts = :zero"
             ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
@@ -97,24 +98,41 @@ class DocumentRegistry:
                 ":status": DocumentStatus.INDEXED.value,
                 ":chunks": chunks,
                 ":ctype": content_type,
+                ":etag": etag,
                 ":now": _now(),
                 ":zero": 0,
             },
         )
 
-    def mark_failed(self, source: SourceKey, reason: str, *, chunks: int | None = None) -> None:
-        """``chunks``: how many chunks stay searchable (None keeps the previous count)."""
-        values = {":status": DocumentStatus.FAILED.value, ":reason": reason[:1000], ":now": _now()}
+    def mark_failed(
+        self, source: SourceKey, reason: str, *, chunks: int | None = None, etag: str | None = None
+    ) -> None:
+        """``chunks``: how many chunks stay searchable (None keeps the previous count); ``etag``: the
+        version that can never be indexed (a permanent failure), so it is not tried again at restart."""
+        values: dict[str, Any] = {":status": DocumentStatus.FAILED.value, ":reason": reason[:1000], ":now": _now()}
         expression = "SET #status = :status, reason = :reason, updated_at = :now"
         if chunks is not None:
             expression += ", chunks = :chunks"
             values[":chunks"] = chunks
+        if etag is not None:
+            expression += ", etag = :etag"
+            values[":etag"] = etag
         self._table.update_item(
             Key={"tenant": source.tenant, "document_id": source.document_id},
             UpdateExpression=expression,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=values,
         )
+
+    def scan(self) -> Iterator[DocumentRecord]:
+        """Every document of every tenant (operations and the local stack's reconciliation)."""
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self._table.scan(**kwargs)
+            yield from (DocumentRecord.model_validate(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def delete(self, source: SourceKey) -> None:
         self._table.delete_item(Key={"tenant": source.tenant, "document_id": source.document_id})

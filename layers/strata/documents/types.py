@@ -23,6 +23,7 @@ class DocumentRecord(BaseModel):
     chunks: int = 0
     content_type: str | None = None
     size_bytes: int | None = None
+    etag: str | None = None  # the object version last indexed, or found unreadable
     attempts: int = 0
     sequencer: str | None = None
     updated_at: str

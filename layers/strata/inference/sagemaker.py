@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from strata.inference.exceptions import ModelUnavailableError
+from strata.inference.exceptions import InferenceError, ModelRequestError, ModelUnavailableError
 from strata.inference.sse import iter_sse_json
 
 JSON = "application/json"
@@ -35,10 +35,14 @@ class SageMakerChatModel:
             )
             return json.loads(response["Body"].read())
         except (ClientError, BotoCoreError) as error:
-            raise ModelUnavailableError(f"chat endpoint {self.endpoint_name!r} failed: {error}") from error
+            raise _endpoint_error(self.endpoint_name, error) from error
 
     def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Chat-completion chunks as the endpoint produces them."""
+        """Chat-completion chunks as the endpoint produces them.
+
+        The call is made on the first ``next()``, so a caller that pulls one chunk before sending
+        anything turns an unreachable or refusing endpoint into an HTTP error, not a broken stream.
+        """
         try:
             response = self._client.invoke_endpoint_with_response_stream(
                 EndpointName=self.endpoint_name,
@@ -46,9 +50,29 @@ class SageMakerChatModel:
                 Accept="text/event-stream",
                 Body=json.dumps({**body, "stream": True}),
             )
-            yield from iter_sse_json(_payload_parts(response["Body"]))
         except (ClientError, BotoCoreError) as error:
-            raise ModelUnavailableError(f"chat endpoint {self.endpoint_name!r} failed: {error}") from error
+            raise _endpoint_error(self.endpoint_name, error) from error
+        event_stream = response["Body"]
+        try:
+            for chunk in iter_sse_json(_payload_parts(event_stream)):
+                if "error" in chunk:  # vLLM and the local server report failures inside the stream
+                    raise ModelUnavailableError(f"model stream error: {chunk['error'].get('message', chunk['error'])}")
+                yield chunk
+        except BotoCoreError as error:
+            raise ModelUnavailableError(f"chat endpoint {self.endpoint_name!r} stream broke: {error}") from error
+        finally:
+            event_stream.close()  # a client that left stops the upstream stream too
+
+
+def _endpoint_error(endpoint_name: str, error: Exception) -> InferenceError:
+    """A request the model refused (a 4xx from the container) is the caller's error, not an outage."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        original = int(error.response.get("OriginalStatusCode") or 0)
+        if details.get("Code") == "ModelError" and 400 <= original < 500:
+            message = error.response.get("OriginalMessage") or details.get("Message") or str(error)
+            return ModelRequestError(f"the model refused the request: {message}")
+    return ModelUnavailableError(f"chat endpoint {endpoint_name!r} is unavailable")
 
 
 def _payload_parts(event_stream: Any) -> Iterator[bytes]:
@@ -84,7 +108,7 @@ class SageMakerEmbedder:
                 Body=json.dumps({"inputs": texts, "normalize": True, "truncate": True}),
             )
         except (ClientError, BotoCoreError) as error:
-            raise ModelUnavailableError(f"embedding endpoint {self.endpoint_name!r} failed: {error}") from error
+            raise _endpoint_error(self.endpoint_name, error) from error
         vectors = json.loads(response["Body"].read())
         if len(vectors) != len(texts):
             raise ModelUnavailableError(f"embedding endpoint returned {len(vectors)} vectors for {len(texts)} texts")

@@ -1,8 +1,8 @@
 """Errors raised while turning an uploaded file into text.
 
-Every error here is permanent: retrying the same bytes gives the same result, so the ingest
-pipeline should record the message in the document registry (it is written for the document's
-owner) and stop retrying instead of sending the file round the queue again.
+Every error here is permanent: retrying the same bytes gives the same result. The ingest
+pipeline records the message in the document registry (it is written for the document's owner)
+and fails the SQS message, so the event ends in the DLQ after the receive limit, never dropped.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
-from strata.documents import DocumentRegistry, SourceKey, parse_source_key
+from strata.documents import TENANT_PREFIX, DocumentRegistry, SourceKey, parse_source_key
 from strata.ingest.chunking import Chunker
 from strata.ingest.exceptions import DocumentError, UnreadableDocumentError, UnsupportedDocumentError
 from strata.ingest.parsing import parse_document
@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 
 class Embedder(Protocol):
     def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object about to be ingested: read the body only once its size is known to fit."""
+
+    body: Any
+    size: int
+    content_type: str | None
+    etag: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +53,7 @@ class IngestPipeline:
         store: VectorStore,
         chunker: Chunker,
         embedder: Embedder,
-        tenant_prefix: str = "tenants/",
+        tenant_prefix: str = TENANT_PREFIX,
         max_document_bytes: int = 50 * 1024 * 1024,
     ) -> None:
         self._s3 = s3
@@ -58,14 +68,14 @@ class IngestPipeline:
         """Apply one S3 event record (keys arrive URL-encoded, as S3 sends them)."""
         key = unquote_plus(record.s3.get_object.key)
         if not key.startswith(self._tenant_prefix):
-            logger.warning("ignoring object outside the tenant prefix", extra={"key": key})
+            logger.warning("ignoring %s: outside the tenant prefix %s", key, self._tenant_prefix)
             return
         # Inside the prefix, a key we cannot attribute to a tenant is an error: it goes to the DLQ.
         source = parse_source_key(key, self._tenant_prefix)
         obj = record.s3.get_object
         sequencer = obj.get("sequencer")  # absent from some events (and from moto's)
         if self._registry.is_stale(source, sequencer):
-            logger.info("skipping stale event", extra={"key": key, "event": record.event_name})
+            logger.info("skipping a stale %s event for %s", record.event_name, key)
             return
         if record.event_name.startswith("ObjectRemoved"):
             self.remove(source)
@@ -74,31 +84,40 @@ class IngestPipeline:
 
     def ingest(self, bucket: str, source: SourceKey, *, sequencer: str | None, size_bytes: int | None) -> IngestResult:
         self._registry.mark_indexing(source, sequencer=sequencer, size_bytes=size_bytes)
+        stored: StoredObject | None = None
         try:
-            result = self._index(bucket, source)
+            stored = self._open(bucket, source)
+            if stored is None:
+                # Deleted since the event was sent: nothing to index, and nothing to list.
+                self.remove(source)
+                return IngestResult(source.document_id, 0)
+            result = self._index(source, stored)
         except DocumentError as error:
             # Permanent: this version can never be indexed, so none of the document stays searchable.
             self._store.delete_document(source.tenant, source.document_id)
-            self._fail(source, str(error), chunks=0)
+            self._fail(source, str(error), chunks=0, etag=stored.etag if stored else None)
             raise
         except Exception as error:
             # Transient or unknown: the previous version stays searchable while SQS retries.
             self._fail(source, f"ingestion failed, will retry: {type(error).__name__}: {error}")
             raise
-        logger.info("document indexed", extra={"document_id": source.document_id, "chunks": result.chunks})
+        finally:
+            if stored is not None:
+                stored.body.close()
+        logger.info("indexed %s (%d chunks, %s)", source.key, result.chunks, source.document_id)
         return result
 
     def remove(self, source: SourceKey) -> None:
         removed = self._store.delete_document(source.tenant, source.document_id)
         self._registry.delete(source)
-        logger.info("document removed", extra={"document_id": source.document_id, "chunks": removed})
+        logger.info("removed %s (%d chunks)", source.key, removed)
 
-    def _index(self, bucket: str, source: SourceKey) -> IngestResult:
-        obj = self._download(bucket, source)
-        if obj is None:
-            return IngestResult(source.document_id, 0)
-        data, content_type = obj
-        parsed = parse_document(data, key=source.key, content_type=content_type)
+    def _index(self, source: SourceKey, stored: StoredObject) -> IngestResult:
+        if stored.size > self._max_document_bytes:
+            raise UnsupportedDocumentError(
+                f"{source.file_name}: {stored.size} bytes is over the {self._max_document_bytes}-byte limit"
+            )
+        parsed = parse_document(stored.body.read(), key=source.key, content_type=stored.content_type)
         chunks = self._chunker.chunk(parsed)
         if not chunks:
             raise UnreadableDocumentError(f"{source.file_name}: no text to index")
@@ -120,23 +139,24 @@ class IngestPipeline:
                 for chunk, vector in zip(chunks, vectors, strict=True)
             ]
         )
-        self._registry.mark_indexed(source, title=parsed.title, chunks=len(chunks), content_type=parsed.content_type)
+        self._registry.mark_indexed(
+            source, title=parsed.title, chunks=len(chunks), content_type=parsed.content_type, etag=stored.etag
+        )
         return IngestResult(source.document_id, len(chunks))
 
-    def _download(self, bucket: str, source: SourceKey) -> tuple[bytes, str | None] | None:
+    def _open(self, bucket: str, source: SourceKey) -> StoredObject | None:
         try:
             response = self._s3.get_object(Bucket=bucket, Key=source.key)
         except self._s3.exceptions.NoSuchKey:
-            # Deleted since the event was sent; its removal event cleans up.
-            logger.info("object gone before ingestion", extra={"key": source.key})
+            logger.info("%s was deleted before it could be ingested", source.key)
             return None
-        if response["ContentLength"] > self._max_document_bytes:
-            raise UnsupportedDocumentError(
-                f"{source.file_name}: {response['ContentLength']} bytes is over the "
-                f"{self._max_document_bytes}-byte limit"
-            )
-        return response["Body"].read(), response.get("ContentType")
+        return StoredObject(
+            body=response["Body"],
+            size=response["ContentLength"],
+            content_type=response.get("ContentType"),
+            etag=response["ETag"].strip('"'),
+        )
 
-    def _fail(self, source: SourceKey, reason: str, *, chunks: int | None = None) -> None:
-        logger.warning("document failed", extra={"document_id": source.document_id, "reason": reason})
-        self._registry.mark_failed(source, reason, chunks=chunks)
+    def _fail(self, source: SourceKey, reason: str, *, chunks: int | None = None, etag: str | None = None) -> None:
+        logger.warning("failed %s: %s", source.key, reason)
+        self._registry.mark_failed(source, reason, chunks=chunks, etag=etag)

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 # moto's fixed account; any credentials are accepted.
 LOCAL_ACCOUNT = "123456789012"
+LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "strata-local", "AWS_SECRET_ACCESS_KEY": "strata-local"}
 
 

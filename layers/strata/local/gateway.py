@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strata.local.aws import LOCAL_ACCOUNT
 from strata.local.lambda_context import LocalLambdaContext
-from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY
+from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +68,9 @@ class LocalGateway:
             if self._frontend is not None and scope["method"] in ("GET", "HEAD"):
                 await self._frontend(scope, receive, send)
             else:
-                await JSONResponse(
-                    {
-                        "error": {
-                            "message": "Not found",
-                            "type": "invalid_request_error",
-                            "param": None,
-                            "code": "not_found",
-                        }
-                    },
-                    404,
-                )(scope, receive, send)
+                await error_response(404, "Not found", type_="invalid_request_error", code="not_found")(
+                    scope, receive, send
+                )
             return
         context: dict[str, Any] = {}
         if route.authorized:
@@ -89,36 +81,19 @@ class LocalGateway:
         await route.app(_with_request_context(scope, context), receive, send)
 
     async def _authorize(self, scope: Scope) -> tuple[JSONResponse | None, dict[str, Any]]:
+        """API Gateway's answers: 401 when the authorizer says Unauthorized, 403 when its policy
+        denies the method, 500 when it fails."""
         event = self._authorizer_event(scope)
         try:
             policy = await run_in_threadpool(self._authorizer, event, LocalLambdaContext("strata-authorizer"))
         except Exception as error:
-            if str(error) != "Unauthorized":
-                logger.exception("authorizer failed")
-                return JSONResponse(
-                    {
-                        "error": {
-                            "message": "Internal server error",
-                            "type": "api_error",
-                            "param": None,
-                            "code": "authorizer_error",
-                        }
-                    },
-                    500,
-                ), {}
-            return JSONResponse(UNAUTHORIZED_BODY, 401), {}
+            if str(error) == "Unauthorized":
+                return JSONResponse(UNAUTHORIZED_BODY, 401), {}
+            logger.exception("authorizer failed")
+            return error_response(500, "Internal server error", type_="api_error", code="authorizer_error"), {}
         if not _allows(policy, event["methodArn"]):
-            return JSONResponse(
-                {
-                    "error": {
-                        "message": "User is not authorized to access this resource",
-                        "type": "invalid_request_error",
-                        "param": None,
-                        "code": "access_denied",
-                    }
-                },
-                403,
-            ), {}
+            message = "User is not authorized to access this resource"
+            return error_response(403, message, type_="invalid_request_error", code="permission_denied"), {}
         return None, policy.get("context") or {}
 
     def _authorizer_event(self, scope: Scope) -> dict[str, Any]:

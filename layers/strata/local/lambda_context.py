@@ -3,6 +3,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from strata.local.aws import LOCAL_ACCOUNT, LOCAL_REGION
+
 
 @dataclass
 class LocalLambdaContext:
@@ -15,7 +17,7 @@ class LocalLambdaContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        return f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT}:function:{self.function_name}"
 
     @staticmethod
     def get_remaining_time_in_millis() -> int:

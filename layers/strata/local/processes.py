@@ -17,6 +17,8 @@ PR_SET_PDEATHSIG = 1
 
 def ensure_port_free(host: str, port: int, what: str) -> None:
     with socket.socket() as sock:
+        # As the servers themselves bind: connections left in TIME_WAIT do not count as in use.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -49,11 +51,24 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_model_server(*, host: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def start_model_server(*, host: str, port: int, endpoints: tuple[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``endpoints``: the (chat, embedding) endpoint names the functions call, from the settings."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "model_endpoint", "--host", host, "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "model_endpoint",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--chat-endpoint",
+            endpoints[0],
+            "--embedding-endpoint",
+            endpoints[1],
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,

@@ -14,19 +14,25 @@ from typing import Any
 
 import uvicorn
 
-from strata.auth import ApiKeyStore, generate_secret
+from strata.auth import build_key_store, generate_secret
 from strata.config import RESOURCES, Settings
+from strata.documents import DocumentRegistry, source_key_for
 from strata.local import aws as local_aws
 from strata.local.env_file import read_env_file, write_env_file
 from strata.local.gateway import LocalGateway, Route
 from strata.local.poller import SqsPoller
 from strata.local.processes import ensure_port_free, start_model_server, stop_process, wait_for_http
+from strata.local.reconcile import reconcile
 from strata.local.state import LocalStateStore
 from strata.local.watcher import DocumentsFolderMirror
 
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +81,18 @@ class LocalStack:
 
     def run(self) -> None:
         """Start, print where everything is, and serve until SIGINT/SIGTERM."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self._stop.set())
+        # While starting, a signal interrupts the start (models can take a while to load)...
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             self.start()
+            # ...once serving, it ends the loop below, which saves the state one last time.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self._stop.set())
             print(self.banner(), flush=True)
             while not self._stop.wait(self.config.state_save_interval_s):
-                self._state.save()
+                self._save_state()
+        except KeyboardInterrupt:
+            logger.info("interrupted")
         finally:
             self.stop()
 
@@ -95,15 +106,20 @@ class LocalStack:
             (config.aws_port, "local AWS"),
         ):
             ensure_port_free(config.host, port, what)
-        model_server = start_model_server(
-            host=config.host, port=config.model_port, log_path=config.logs_dir / "model_endpoint.log"
-        )
-        self._closers.append(lambda: stop_process(model_server))
-
         self.env = self._environment()
         os.environ.update(self.env)
         settings = Settings()
 
+        logger.info("starting the model server (logs in %s)", config.logs_dir / "model_endpoint.log")
+        model_server = start_model_server(
+            host=config.host,
+            port=config.model_port,
+            endpoints=(settings.chat_endpoint, settings.embedding_endpoint),
+            log_path=config.logs_dir / "model_endpoint.log",
+        )
+        self._closers.append(lambda: stop_process(model_server))
+
+        logger.info("starting local AWS (moto) on %s", config.aws_url)
         moto = local_aws.start_moto(config.host, config.aws_port)
         self._closers.append(moto.stop)
         from strata import aws
@@ -120,13 +136,19 @@ class LocalStack:
         self._state.restore()
         self._closers.append(self._state.save)
         local_aws.enable_notifications(s3, queues.queue_arn)
-
-        keys = ApiKeyStore(
-            aws.resource("dynamodb", settings).Table(settings.keys_table),
-            settings.key_pepper.get_secret_value(),
+        reconcile(
+            s3=s3,
+            sqs=sqs,
+            queue_url=queues.queue_url,
+            bucket=settings.documents_bucket,
+            registry=DocumentRegistry(aws.resource("dynamodb", settings).Table(settings.documents_table)),
+            prefix=settings.tenant_prefix,
+            region=settings.aws_region,
         )
-        keys.register(self.env["STRATA_API_KEY"], config.dev_tenant, name="local development key")
 
+        build_key_store(settings).register(self.env["STRATA_API_KEY"], config.dev_tenant, name="local development key")
+
+        logger.info("waiting for the models to load")
         wait_for_http(f"{config.model_url}/ping", timeout_s=config.model_ready_timeout_s, process=model_server)
 
         # The functions read their settings from the environment, as in Lambda: import them now.
@@ -185,6 +207,12 @@ class LocalStack:
         write_env_file(config.env_file, self.env)
         self.started_in_s = time.monotonic() - began
 
+    def _save_state(self) -> None:
+        try:
+            self._state.save()
+        except Exception:
+            logger.exception("saving the local state failed; will try again")
+
     def stop(self) -> None:
         while self._closers:
             closer = self._closers.pop()
@@ -208,8 +236,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL": config.aws_url,
             "AWS_ACCESS_KEY_ID": local_aws.LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": local_aws.LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "STRATA_AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": local_aws.LOCAL_REGION,
+            "STRATA_AWS_REGION": local_aws.LOCAL_REGION,
             "STRATA_AWS_ENDPOINT_URL": config.aws_url,
             "STRATA_SAGEMAKER_RUNTIME_URL": config.model_url,
             "STRATA_KEY_PEPPER": previous.get("STRATA_KEY_PEPPER") or secrets.token_urlsafe(32),
@@ -228,7 +256,7 @@ class LocalStack:
                 f"  Local AWS      {config.aws_url}  (moto: S3 bucket {env['STRATA_DOCUMENTS_BUCKET']}, SQS, DynamoDB)",
                 f"  Model server   {config.model_url}  (SageMaker container contract)",
                 f"  Drop files in  {config.documents_dir}/  → s3://{env['STRATA_DOCUMENTS_BUCKET']}/"
-                f"tenants/{config.dev_tenant}/",
+                f"{source_key_for(config.dev_tenant, '')}",
                 f"  Environment    {config.env_file}  (set -a; . {config.env_file}; set +a)",
                 f"  Logs           {config.logs_dir}/",
                 "Press Ctrl+C to stop.",

@@ -16,7 +16,7 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from strata.documents import source_key_for
+from strata.documents import TENANT_PREFIX, source_key_for
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ def _md5(path: Path) -> str:
 
 
 class DocumentsFolderMirror(FileSystemEventHandler):
-    def __init__(self, *, folder: Path, s3: Any, bucket: str, tenant: str, tenant_prefix: str = "tenants/") -> None:
-        self._folder = folder.resolve()
+    def __init__(self, *, folder: Path, s3: Any, bucket: str, tenant: str, tenant_prefix: str = TENANT_PREFIX) -> None:
+        self._folder = folder.absolute()
         self._s3 = s3
         self._bucket = bucket
         self._tenant = tenant
@@ -45,7 +45,8 @@ class DocumentsFolderMirror(FileSystemEventHandler):
         self._observer = Observer()
 
     def key_for(self, path: Path) -> str:
-        return source_key_for(self._tenant, path.resolve().relative_to(self._folder).as_posix(), self._tenant_prefix)
+        # absolute(), not resolve(): a symlink inside the folder is named by where it sits.
+        return source_key_for(self._tenant, path.absolute().relative_to(self._folder).as_posix(), self._tenant_prefix)
 
     def start(self) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
@@ -68,8 +69,11 @@ class DocumentsFolderMirror(FileSystemEventHandler):
         for path in sorted(p for p in self._folder.rglob("*") if p.is_file() and not _ignored(p)):
             key = self.key_for(path)
             present.add(key)
-            if mirrored.get(key) != _md5(path):
-                self.upload(path)
+            try:
+                if mirrored.get(key) != _md5(path):
+                    self.upload(path)
+            except OSError:
+                logger.exception("could not mirror %s", path)
         for key in mirrored.keys() - present:
             self._s3.delete_object(Bucket=self._bucket, Key=key)
             logger.info("removed %s (file gone from %s)", key, self._folder)
@@ -89,9 +93,15 @@ class DocumentsFolderMirror(FileSystemEventHandler):
         logger.info("uploaded %s → s3://%s/%s", path.name, self._bucket, key)
 
     def remove(self, path: Path) -> None:
+        """Delete the object this file was mirrored to, unless someone else's upload replaced it."""
         key = self.key_for(path)
-        self._s3.delete_object(Bucket=self._bucket, Key=key)
-        logger.info("removed s3://%s/%s", self._bucket, key)
+        try:
+            metadata = self._s3.head_object(Bucket=self._bucket, Key=key).get("Metadata", {})
+        except self._s3.exceptions.ClientError:
+            return
+        if metadata == MIRROR_METADATA:
+            self._s3.delete_object(Bucket=self._bucket, Key=key)
+            logger.info("removed s3://%s/%s", self._bucket, key)
 
     def _mirrored_objects(self) -> dict[str, str]:
         prefix = source_key_for(self._tenant, "", self._tenant_prefix)

@@ -8,7 +8,13 @@ from strata.web.dependencies import (
     document_registry,
     embedder,
 )
-from strata.web.errors import UNAUTHORIZED_BODY, error_body, error_response, install_error_handlers
+from strata.web.errors import (
+    UNAUTHORIZED_BODY,
+    error_body,
+    error_response,
+    install_error_handlers,
+    public_error_body,
+)
 
 __all__ = (
     "REQUEST_CONTEXT_HEADER",
@@ -21,4 +27,5 @@ __all__ = (
     "error_body",
     "error_response",
     "install_error_handlers",
+    "public_error_body",
 )

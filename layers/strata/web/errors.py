@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strata.auth import AuthError
 from strata.documents import DocumentNotFoundError
-from strata.inference import InferenceError, ModelUnavailableError, UnknownModelError
+from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
+from strata.retrieval import VectorStoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,9 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     (AuthError, 401, "invalid_request_error", "invalid_api_key"),
     (UnknownModelError, 404, "invalid_request_error", "model_not_found"),
     (DocumentNotFoundError, 404, "invalid_request_error", "not_found"),
+    (ModelRequestError, 400, "invalid_request_error", "invalid_request"),
     (ModelUnavailableError, 503, "api_error", "model_unavailable"),
+    (VectorStoreUnavailableError, 503, "api_error", "search_unavailable"),
     (InferenceError, 502, "api_error", "model_error"),
 ]
 
@@ -55,6 +58,13 @@ def classify(error: Exception) -> tuple[int, str, str | None]:
     return 500, "api_error", "internal_error"
 
 
+def public_error_body(error: Exception) -> tuple[int, dict[str, Any]]:
+    """Status and body for ``error``; an unexpected error's own text never reaches the client."""
+    status, type_, code = classify(error)
+    message = "internal error" if code == "internal_error" else str(error)
+    return status, error_body(message, type_=type_, code=code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -73,10 +83,17 @@ def install_error_handlers(app: FastAPI) -> None:
             code=HTTPStatus(error.status_code).phrase.lower().replace(" ", "_"),
         )
 
-    @app.exception_handler(Exception)
-    async def _strata(_: Request, error: Exception) -> JSONResponse:
-        status, type_, code = classify(error)
+    async def _known(_: Request, error: Exception) -> JSONResponse:
+        status, body = public_error_body(error)
         if status >= 500:
-            logger.exception("request failed")
-        message = str(error) if status < 500 or code != "internal_error" else "internal error"
-        return error_response(status, message, type_=type_, code=code)
+            logger.warning("request failed: %s", error)
+        return JSONResponse(body, status_code=status)
+
+    # One handler per known error: these run inside the app, so the response is the whole story.
+    for exc_type, *_ in _ERROR_MAP:
+        app.add_exception_handler(exc_type, _known)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        logger.exception("request failed")
+        return JSONResponse(public_error_body(error)[1], status_code=500)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,58 +9,7 @@ from strata.chat import ChatCompletionRequest, ChatService
 from strata.config import Settings
 from strata.inference import UnknownModelError
 from strata.retrieval import SearchHit, SearchMode
-
-
-def hit(document: str, chunk: int, score: float, text: str = "Kangaroos eat grass.") -> SearchHit:
-    return SearchHit(
-        tenant="acme",
-        document_id=document,
-        chunk_index=chunk,
-        text=text,
-        source_key=f"tenants/acme/{document}.txt",
-        title=document.title(),
-        page=None,
-        char_start=0,
-        char_end=len(text),
-        score=score,
-    )
-
-
-class RecordingRetriever:
-    def __init__(self, hits: list[SearchHit]) -> None:
-        self.hits = hits
-        self.calls: list[dict[str, Any]] = []
-
-    def search(self, **kwargs: Any) -> list[SearchHit]:
-        self.calls.append(kwargs)
-        return self.hits[: kwargs["k"]]
-
-
-class ScriptedModel:
-    """The model endpoint's edge: replays chat-completion chunks."""
-
-    def __init__(self, tokens: list[str], *, finish: bool = True) -> None:
-        self.tokens = tokens
-        self.finish = finish
-        self.bodies: list[dict[str, Any]] = []
-
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        self.bodies.append(body)
-        yield {"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
-        for token in self.tokens:
-            yield {"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}
-        if self.finish:
-            yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-
-    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.bodies.append(body)
-        return {
-            "id": "upstream",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": "".join(self.tokens)}, "finish_reason": "stop"}
-            ],
-            "usage": {"completion_tokens": 2},
-        }
+from tests.fakes import RecordingRetriever, ScriptedModel, hit
 
 
 def service(model: ScriptedModel, hits: list[SearchHit], **settings: Any) -> tuple[ChatService, RecordingRetriever]:
