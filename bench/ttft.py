@@ -1,10 +1,13 @@
-"""Time to first token through the stack against the model server called directly.
+"""Time to first token through the stack against the model server called directly, same prompt.
 
-Three calls, interleaved, same question, greedy decoding:
-  direct     POST {model server}/invocations with exactly the messages the stack sends when retrieval is off
-  stack      POST /v1/chat/completions (gateway → authorizer → chat function → sagemaker-runtime stream),
-             retrieval off: the same prompt, so the difference is the stack's own overhead
-  stack+rag  the same with retrieval on (embed the question, hybrid search, a longer prompt to prefill)
+Four calls per run, each after a cache flush (a short unrelated prompt, so that no call reuses
+the previous call's KV cache), greedy decoding:
+  direct      POST {model server}/invocations with exactly the messages the stack sends with retrieval off
+  stack       POST /v1/chat/completions with retrieval off: the same prompt; the difference is the
+              gateway, the authorizer, the chat function and the sagemaker-runtime event stream
+  direct+rag  the model server with exactly the prompt the stack builds with retrieval on
+              (the same retriever, store and embedding endpoint, called from here)
+  stack+rag   /v1/chat/completions with retrieval on: adds embedding the question and the hybrid search
 
     .venv/bin/python -m bench.ttft [--runs 10]
 """
@@ -15,24 +18,46 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import boto3
 import httpx
 
 from bench.common import DATASET, machine, median, time_to_first_token
 from strata.config import Settings
 from strata.documents import document_id_for
-from strata.local.harness import start_stack
+from strata.inference import SageMakerEmbedder
+from strata.local.harness import RunningStack, start_stack
 from strata.prompts import assemble_prompt
+from strata.retrieval import LocalVectorStore, Retriever, SearchMode
 
 QUESTION = "What do kangaroos eat?"
+
+
+def rag_messages(stack: RunningStack, settings: Settings, user: list[dict]) -> list[dict]:
+    """The prompt the chat function builds, built here with the same parts."""
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=stack.env["STRATA_SAGEMAKER_RUNTIME_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    with LocalVectorStore(Path(stack.env["STRATA_VECTOR_STORE_PATH"])) as store:
+        hits = Retriever(store, SageMakerEmbedder(runtime, settings.embedding_endpoint)).search(
+            tenant=stack.env["STRATA_TENANT"],
+            query=QUESTION,
+            k=settings.retrieval_k,
+            mode=SearchMode(settings.retrieval_mode),
+        )
+    return assemble_prompt(user, hits, max_context_chars=settings.max_context_chars).messages
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=8)
     args = parser.parse_args()
+    settings = Settings()
     user = [{"role": "user", "content": QUESTION}]
-    prompt = assemble_prompt(user, [], max_context_chars=Settings().max_context_chars)
     common = {"max_tokens": args.max_tokens, "temperature": 0, "stream": True}
     with tempfile.TemporaryDirectory() as workdir:
         stack = start_stack(Path(workdir))
@@ -44,42 +69,48 @@ def main() -> None:
                 Body=(DATASET / "documents" / "s08_set1_a1_kangaroo.txt").read_bytes(),
             )
             stack.wait_for_status(document_id_for(key), "indexed")
+            model_url = f"{stack.env['STRATA_SAGEMAKER_RUNTIME_URL']}/invocations"
             auth = {"Authorization": f"Bearer {stack.env['STRATA_API_KEY']}"}
+            plain = assemble_prompt(user, [], max_context_chars=settings.max_context_chars).messages
+            stack_url = f"{stack.api_url}/chat/completions"
             calls = {
-                "direct": (
-                    f"{stack.env['STRATA_SAGEMAKER_RUNTIME_URL']}/invocations",
-                    {"messages": prompt.messages, **common},
-                    {},
-                ),
+                "direct": (model_url, {"messages": plain, **common}, {}),
                 "stack": (
-                    f"{stack.api_url}/chat/completions",
+                    stack_url,
                     {"model": "default", "messages": user, "strata": {"retrieval": {"enabled": False}}, **common},
                     auth,
                 ),
-                "stack+rag": (
-                    f"{stack.api_url}/chat/completions",
-                    {"model": "default", "messages": user, **common},
-                    auth,
-                ),
+                "direct+rag": (model_url, {"messages": rag_messages(stack, settings, user), **common}, {}),
+                "stack+rag": (stack_url, {"model": "default", "messages": user, **common}, auth),
             }
             times: dict[str, list[float]] = {name: [] for name in calls}
             with httpx.Client(timeout=120) as client:
-                for url, body, headers in calls.values():  # warm-up
-                    time_to_first_token(client, url, body, headers)
-                for _ in range(args.runs):
+
+                def flush(i: int) -> None:
+                    client.post(
+                        model_url, json={"messages": [{"role": "user", "content": f"flush {i}"}], "max_tokens": 1}
+                    )
+
+                for i in range(args.runs + 1):  # the first round warms up and is not counted
                     for name, (url, body, headers) in calls.items():
-                        times[name].append(time_to_first_token(client, url, body, headers))
+                        flush(i)
+                        elapsed = time_to_first_token(client, url, body, headers)
+                        if i:
+                            times[name].append(elapsed)
         finally:
             stack.stop()
-    direct = median(times["direct"])
     print(f"machine: {machine()}")
-    print(f"runs: {args.runs} each, interleaved; median time to first token")
+    print(f"runs: {args.runs} of each, interleaved, each after a KV-cache flush; median time to first token")
     for name, values in times.items():
+        baseline = median(times["direct+rag" if name.endswith("rag") else "direct"])
         print(
-            f"  {name:<10} {median(values) * 1000:7.1f} ms  ratio {median(values) / direct:5.2f}  "
+            f"  {name:<11} {median(values) * 1000:8.1f} ms  ratio {median(values) / baseline:5.2f}  "
             f"(min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f})"
         )
-    print(f"stack overhead (same prompt): {(median(times['stack']) - direct) * 1000:+.1f} ms")
+    for plain_name, label in (("stack", "retrieval off"), ("stack+rag", "retrieval on")):
+        base = "direct" if plain_name == "stack" else "direct+rag"
+        overhead = (median(times[plain_name]) - median(times[base])) * 1000
+        print(f"stack overhead, {label}, same prompt: {overhead:+.1f} ms")
 
 
 if __name__ == "__main__":
