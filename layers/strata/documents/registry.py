@@ -12,6 +12,8 @@ from strata.documents.exceptions import DocumentNotFoundError
 from strata.documents.keys import SourceKey
 from strata.documents.types import DocumentRecord, DocumentStatus
 
+INTERRUPTED_REASON = "the previous attempt did not finish (the function timed out or crashed); retrying"
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
@@ -64,7 +66,9 @@ class DocumentRegistry:
         return record is not None and is_older(sequencer, record.sequencer)
 
     def mark_indexing(self, source: SourceKey, *, sequencer: str | None, size_bytes: int | None) -> None:
-        self._table.update_item(
+        """Start an attempt. If the last one never finished (the function timed out or crashed,
+        so nothing recorded why), say so: should this attempt die too, the reason is on record."""
+        previous = self._table.update_item(
             Key={"tenant": source.tenant, "document_id": source.document_id},
             UpdateExpression=(
                 "SET source_key = :key, title = if_not_exists(title, :title), #status = :status, "
@@ -83,14 +87,21 @@ class DocumentRegistry:
                 ":zero": 0,
                 ":one": 1,
             },
-        )
+            ReturnValues="ALL_OLD",
+        ).get("Attributes", {})
+        if previous.get("status") == DocumentStatus.INDEXING.value:
+            self._table.update_item(
+                Key={"tenant": source.tenant, "document_id": source.document_id},
+                UpdateExpression="SET reason = :reason",
+                ExpressionAttributeValues={":reason": INTERRUPTED_REASON},
+            )
 
     def mark_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str, etag: str) -> None:
         self._table.update_item(
             Key={"tenant": source.tenant, "document_id": source.document_id},
             UpdateExpression=(
                 "SET title = :title, #status = :status, chunks = :chunks, content_type = :ctype, "
-                "etag = :etag, updated_at = :now, attempts = :zero"
+                "etag = :etag, updated_at = :now, attempts = :zero REMOVE reason"
             ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={

@@ -22,8 +22,7 @@ def registry() -> Iterator[DocumentRegistry]:
 
 def test_a_document_moves_from_indexing_to_indexed_and_counts_attempts(registry: DocumentRegistry) -> None:
     registry.mark_indexing(SOURCE, sequencer="0A", size_bytes=10)
-    registry.mark_indexing(SOURCE, sequencer="0A", size_bytes=10)  # a redelivery
-    assert registry.get("acme", SOURCE.document_id).attempts == 2
+    assert registry.get("acme", SOURCE.document_id).attempts == 1
     assert registry.get("acme", SOURCE.document_id).title == "report.pdf"
 
     registry.mark_indexed(SOURCE, title="Q3 report", chunks=7, content_type="application/pdf", etag="e1")
@@ -35,6 +34,16 @@ def test_a_document_moves_from_indexing_to_indexed_and_counts_attempts(registry:
         "e1",
         0,
     )
+
+
+def test_an_attempt_that_never_finished_is_recorded_by_the_next(registry: DocumentRegistry) -> None:
+    registry.mark_indexing(SOURCE, sequencer=None, size_bytes=10)
+    registry.mark_indexing(SOURCE, sequencer=None, size_bytes=10)  # the first one timed out
+    record = registry.get("acme", SOURCE.document_id)
+    assert (record.status, record.attempts) == (DocumentStatus.INDEXING, 2)
+    assert "did not finish" in record.reason
+    registry.mark_indexed(SOURCE, title="t", chunks=1, content_type="text/plain", etag="e")
+    assert registry.get("acme", SOURCE.document_id).reason is None
 
 
 def test_a_failure_keeps_its_reason_until_the_next_attempt(registry: DocumentRegistry) -> None:
