@@ -72,7 +72,7 @@ class DocumentRegistry:
             Key={"tenant": source.tenant, "document_id": source.document_id},
             UpdateExpression=(
                 "SET source_key = :key, title = if_not_exists(title, :title), #status = :status, "
-                "sequencer = :seq, size_bytes = :size, updated_at = :now, "
+                "progress_percent = :zero, sequencer = :seq, size_bytes = :size, updated_at = :now, "
                 "attempts = if_not_exists(attempts, :zero) + :one, chunks = if_not_exists(chunks, :zero) "
                 "REMOVE reason"
             ),
@@ -96,12 +96,19 @@ class DocumentRegistry:
                 ExpressionAttributeValues={":reason": INTERRUPTED_REASON},
             )
 
+    def mark_progress(self, source: SourceKey, percent: int) -> None:
+        self._table.update_item(
+            Key={"tenant": source.tenant, "document_id": source.document_id},
+            UpdateExpression="SET progress_percent = :percent, updated_at = :now",
+            ExpressionAttributeValues={":percent": percent, ":now": _now()},
+        )
+
     def mark_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str, etag: str) -> None:
         self._table.update_item(
             Key={"tenant": source.tenant, "document_id": source.document_id},
             UpdateExpression=(
                 "SET title = :title, #status = :status, chunks = :chunks, content_type = :ctype, "
-                "etag = :etag, updated_at = :now, attempts = :zero REMOVE reason"
+                "etag = :etag, updated_at = :now, attempts = :zero, progress_percent = :done REMOVE reason"
             ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
@@ -112,6 +119,7 @@ class DocumentRegistry:
                 ":etag": etag,
                 ":now": _now(),
                 ":zero": 0,
+                ":done": 100,
             },
         )
 

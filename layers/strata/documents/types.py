@@ -24,6 +24,7 @@ class DocumentRecord(BaseModel):
     content_type: str | None = None
     size_bytes: int | None = None
     etag: str | None = None  # the object version last indexed, or found unreadable
+    progress_percent: int = 0  # of the chunks embedded, while indexing a long document
     attempts: int = 0
     sequencer: str | None = None
     updated_at: str

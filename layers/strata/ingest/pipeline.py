@@ -23,6 +23,8 @@ from strata.retrieval import ChunkRecord, VectorStore
 
 logger = logging.getLogger(__name__)
 
+PROGRESS_EVERY_CHUNKS = 256
+
 
 class Embedder(Protocol):
     def embed(self, texts: list[str]) -> list[list[float]]: ...
@@ -121,7 +123,7 @@ class IngestPipeline:
         chunks = self._chunker.chunk(parsed)
         if not chunks:
             raise UnreadableDocumentError(f"{source.file_name}: no text to index")
-        vectors = self._embedder.embed([chunk.text for chunk in chunks])
+        vectors = self._embed(source, [chunk.text for chunk in chunks])
         self._store.upsert(
             [
                 ChunkRecord(
@@ -143,6 +145,17 @@ class IngestPipeline:
             source, title=parsed.title, chunks=len(chunks), content_type=parsed.content_type, etag=stored.etag
         )
         return IngestResult(source.document_id, len(chunks))
+
+    def _embed(self, source: SourceKey, texts: list[str]) -> list[list[float]]:
+        """Embed in slices, reporting progress on long documents (a megabyte is ~1,500 chunks)."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), PROGRESS_EVERY_CHUNKS):
+            vectors.extend(self._embedder.embed(texts[start : start + PROGRESS_EVERY_CHUNKS]))
+            if len(texts) > PROGRESS_EVERY_CHUNKS:
+                percent = len(vectors) * 100 // len(texts)
+                self._registry.mark_progress(source, percent)
+                logger.info("embedding %s: %d/%d chunks (%d%%)", source.key, len(vectors), len(texts), percent)
+        return vectors
 
     def _open(self, bucket: str, source: SourceKey) -> StoredObject | None:
         try:

@@ -108,6 +108,7 @@ def test_created_object_is_chunked_embedded_and_indexed_with_its_source(env: dic
     record = env["registry"].get("acme", document_id_for(key))
     assert record.status == DocumentStatus.INDEXED
     assert record.chunks == env["store"].count("acme") > 5
+    assert record.progress_percent == 100
     assert record.title
     hits = env["store"].search(
         tenant="acme", query_text="kangaroo joey pouch", query_vector=None, k=3, mode=SearchMode.KEYWORD
@@ -208,3 +209,21 @@ def test_a_transient_failure_keeps_the_previous_version_searchable(env: dict[str
     record = env["registry"].get("acme", document_id_for(key))
     assert record.status == DocumentStatus.FAILED and "will retry" in record.reason
     assert env["store"].count("acme") == before == record.chunks
+
+
+def test_long_documents_report_their_progress(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from strata.ingest import pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "PROGRESS_EVERY_CHUNKS", 4)
+    seen: list[int] = []
+    registry = env["registry"]
+    original = registry.mark_progress
+    monkeypatch.setattr(
+        registry, "mark_progress", lambda source, percent: (seen.append(percent), original(source, percent))
+    )
+    key = "tenants/acme/long.txt"
+    env["s3"].put_object(Bucket=BUCKET, Key=key, Body=(DATASET / "s08_set1_a1_kangaroo.txt").read_bytes())
+
+    run_batch(env["pipeline"], [s3_message("ObjectCreated:Put", key)])
+
+    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 100
