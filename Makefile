@@ -6,11 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+DEV_ARGS ?=
 
 .PHONY: dev test test-fast bench synth lint clean browser
 
 dev: $(STAMP)
-	$(BIN)/strata dev
+	$(BIN)/strata dev $(DEV_ARGS)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

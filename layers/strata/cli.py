@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     create.set_defaults(run=_create_key)
 
+    openapi = commands.add_parser("openapi", help="print the OpenAPI document of the public API")
+    openapi.set_defaults(run=_openapi)
+
     args = parser.parse_args(argv)
     return args.run(args)
 
@@ -80,6 +83,15 @@ def _create_key(args: argparse.Namespace) -> int:
         print(f"error: cannot write the keys table {settings.keys_table!r} at {where}: {error}", file=sys.stderr)
         return 1
     print(f"API key for tenant {issued.tenant} (shown once, store it now):\n{issued.secret}")
+    return 0
+
+
+def _openapi(_: argparse.Namespace) -> int:
+    import json
+
+    from strata.web.openapi import public_openapi
+
+    print(json.dumps(public_openapi(), indent=2))
     return 0
 
 

@@ -190,6 +190,11 @@ def test_keys_created_with_the_cli_belong_to_their_tenant_only(stack: RunningSta
     assert "invalid tenant" in bad.stderr
 
 
+def test_the_openapi_document_is_served_without_a_key(stack: RunningStack) -> None:
+    document = httpx.get(stack.base_url + "/openapi.json", timeout=10).json()
+    assert "/v1/chat/completions" in document["paths"]
+
+
 def test_the_chat_page_is_served(stack: RunningStack) -> None:
     page = httpx.get(stack.base_url + "/", timeout=10)
     assert page.status_code == 200

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.responses import JSONResponse
 
 from strata.auth import build_key_store, generate_secret
 from strata.config import RESOURCES, Settings
@@ -25,6 +26,7 @@ from strata.local.processes import ensure_port_free, start_model_server, stop_pr
 from strata.local.reconcile import reconcile
 from strata.local.state import LocalStateStore
 from strata.local.watcher import DocumentsFolderMirror
+from strata.web.openapi import build_openapi
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +185,7 @@ class LocalStack:
             routes=[
                 Route("/v1/chat/completions", chat_app),
                 Route("/healthz", api_app, authorized=False),
+                Route("/openapi.json", JSONResponse(build_openapi(chat_app, api_app)), authorized=False),
                 Route("/v1/", api_app),
             ],
             authorizer=authorizer,
