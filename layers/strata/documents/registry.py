@@ -103,9 +103,19 @@ class DocumentRegistry:
             ExpressionAttributeValues={":percent": percent, ":now": _now()},
         )
 
-    def mark_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str, etag: str) -> None:
+    def mark_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str, etag: str) -> bool:
+        """False when the document was removed while it was being indexed (its ``ObjectRemoved``
+        ran concurrently): the item is not brought back, and the caller drops what it indexed."""
+        try:
+            self._update_indexed(source, title=title, chunks=chunks, content_type=content_type, etag=etag)
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _update_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str, etag: str) -> None:
         self._table.update_item(
             Key={"tenant": source.tenant, "document_id": source.document_id},
+            ConditionExpression="attribute_exists(document_id)",
             UpdateExpression=(
                 "SET title = :title, #status = :status, chunks = :chunks, content_type = :ctype, "
                 "etag = :etag, updated_at = :now, attempts = :zero, progress_percent = :done REMOVE reason"

@@ -106,7 +106,8 @@ class IngestPipeline:
         finally:
             if stored is not None:
                 stored.body.close()
-        logger.info("indexed %s (%d chunks, %s)", source.key, result.chunks, source.document_id)
+        if result.chunks:
+            logger.info("indexed %s (%d chunks, %s)", source.key, result.chunks, source.document_id)
         return result
 
     def remove(self, source: SourceKey) -> None:
@@ -141,9 +142,13 @@ class IngestPipeline:
                 for chunk, vector in zip(chunks, vectors, strict=True)
             ]
         )
-        self._registry.mark_indexed(
+        indexed = self._registry.mark_indexed(
             source, title=parsed.title, chunks=len(chunks), content_type=parsed.content_type, etag=stored.etag
         )
+        if not indexed:
+            self._store.delete_document(source.tenant, source.document_id)
+            logger.info("%s was removed while it was being indexed; dropped its chunks", source.key)
+            return IngestResult(source.document_id, 0)
         return IngestResult(source.document_id, len(chunks))
 
     def _embed(self, source: SourceKey, texts: list[str]) -> list[list[float]]:

@@ -227,3 +227,28 @@ def test_long_documents_report_their_progress(env: dict[str, Any], monkeypatch: 
     run_batch(env["pipeline"], [s3_message("ObjectCreated:Put", key)])
 
     assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 100
+
+
+def test_a_removal_that_overtakes_an_ingestion_wins(env: dict[str, Any]) -> None:
+    """With concurrent invocations, ObjectRemoved can finish while ObjectCreated is embedding."""
+    key = "tenants/acme/raced.txt"
+    env["s3"].put_object(Bucket=BUCKET, Key=key, Body=b"Echidnas lay eggs. " * 40)
+    source = parse_source_key(key)
+    pipeline = env["pipeline"]
+
+    class RemovalDuringEmbedding(HashingEmbedder):
+        def embed(self, texts: Sequence[str]) -> list[list[float]]:
+            pipeline.remove(source)  # the concurrent removal lands here
+            return super().embed(texts)
+
+    racing = IngestPipeline(
+        s3=env["s3"],
+        registry=env["registry"],
+        store=env["store"],
+        embedder=RemovalDuringEmbedding(),
+        chunker=Chunker.for_embedding_model(120, 20),
+    )
+    assert run_batch(racing, [s3_message("ObjectCreated:Put", key)]) == []
+
+    assert env["registry"].find("acme", source.document_id) is None
+    assert env["store"].count("acme") == 0
