@@ -62,7 +62,11 @@ def _dev(args: argparse.Namespace) -> int:
         dev_tenant=args.tenant,
         ingest_retry_s=args.ingest_retry,
     )
-    LocalStack(config).run()
+    try:
+        LocalStack(config).run()
+    except (RuntimeError, TimeoutError) as error:  # a busy port, a model server that would not start
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -118,7 +118,7 @@ class DocumentRegistry:
             ConditionExpression="attribute_exists(document_id)",
             UpdateExpression=(
                 "SET title = :title, #status = :status, chunks = :chunks, content_type = :ctype, "
-                "etag = :etag, updated_at = :now, attempts = :zero, progress_percent = :done REMOVE reason"
+                "etag = :etag, updated_at = :now, progress_percent = :done REMOVE reason"
             ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
@@ -128,7 +128,6 @@ class DocumentRegistry:
                 ":ctype": content_type,
                 ":etag": etag,
                 ":now": _now(),
-                ":zero": 0,
                 ":done": 100,
             },
         )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -65,12 +66,7 @@ class LocalGateway:
             return
         route = next((r for r in self._routes if r.matches(scope["path"])), None)
         if route is None:
-            if self._frontend is not None and scope["method"] in ("GET", "HEAD"):
-                await self._frontend(scope, receive, send)
-            else:
-                await error_response(404, "Not found", type_="invalid_request_error", code="not_found")(
-                    scope, receive, send
-                )
+            await self._static(scope, receive, send)
             return
         context: dict[str, Any] = {}
         if route.authorized:
@@ -79,6 +75,17 @@ class LocalGateway:
                 await denial(scope, receive, send)
                 return
         await route.app(_with_request_context(scope, context), receive, send)
+
+    async def _static(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The chat page's files; anything else is a 404 in the API's error shape."""
+        if self._frontend is not None and scope["method"] in ("GET", "HEAD"):
+            try:
+                await self._frontend(scope, receive, send)
+                return
+            except HTTPException as error:
+                if error.status_code != 404:
+                    raise
+        await error_response(404, "Not found", type_="invalid_request_error", code="not_found")(scope, receive, send)
 
     async def _authorize(self, scope: Scope) -> tuple[JSONResponse | None, dict[str, Any]]:
         """API Gateway's answers: 401 when the authorizer says Unauthorized, 403 when its policy

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
 from strata.local.lambda_context import LocalLambdaContext
 
 logger = logging.getLogger(__name__)
@@ -101,6 +103,10 @@ class SqsPoller:
         event = sqs_event(messages, queue_arn=self._queue_arn, region=self._region)
         try:
             response = self._handler(event, LocalLambdaContext(self._function_name)) or {}
+        except BatchProcessingError:
+            # Every record failed (Powertools raises then, as Lambda expects); the handler logged why.
+            logger.warning("%s: all %d messages failed and will be retried", self._function_name, len(messages))
+            return {m["MessageId"] for m in messages}
         except Exception:
             logger.exception("%s failed; the whole batch will be retried", self._function_name)
             return {m["MessageId"] for m in messages}

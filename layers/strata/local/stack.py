@@ -97,6 +97,7 @@ class LocalStack:
             logger.info("interrupted")
         finally:
             self.stop()
+            print(f"Strata local stack stopped; state kept in {self.config.state_dir}/", flush=True)
 
     def start(self) -> None:
         began = time.monotonic()

@@ -32,7 +32,7 @@ def test_a_document_moves_from_indexing_to_indexed_and_counts_attempts(registry:
         7,
         "Q3 report",
         "e1",
-        0,
+        1,
     )
 
 

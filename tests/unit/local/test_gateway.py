@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,3 +81,13 @@ async def test_gateway_drops_a_client_supplied_request_context(client: httpx.Asy
 async def test_public_routes_skip_the_authorizer(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/nothing-here")).status_code == 404
+
+
+async def test_unknown_files_are_a_404_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<title>Strata</title>")
+    gateway = LocalGateway(routes=[], authorizer=authorizer, frontend_dir=tmp_path)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as client:
+        assert (await client.get("/")).status_code == 200
+        missing = await client.get("/favicon.ico")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
