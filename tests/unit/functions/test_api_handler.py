@@ -1,0 +1,73 @@
+"""The api function as Lambda runs it: an API Gateway proxy event through Mangum, with the
+authorizer's context in ``requestContext`` (AWS faked by moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from strata.documents import DocumentRegistry, parse_source_key
+from strata.local.aws import create_tables
+from strata.local.lambda_context import LocalLambdaContext
+
+
+@pytest.fixture
+def handler() -> Iterator[Any]:
+    with mock_aws():
+        create_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        registry = DocumentRegistry(boto3.resource("dynamodb", region_name="us-east-1").Table("strata-documents"))
+        for key in ("tenants/acme/a.txt", "tenants/globex/b.txt"):
+            registry.mark_indexing(parse_source_key(key), sequencer=None, size_bytes=1)
+        from functions.api.app import handler
+
+        yield handler
+
+
+def proxy_event(path: str, tenant: str | None) -> dict[str, Any]:
+    authorizer = {"tenant": tenant, "key_id": "sk-strata-abc", "principalId": "sk-strata-abc"} if tenant else {}
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": "GET",
+        "headers": {"Host": "api.example.com"},
+        "multiValueHeaders": {"Host": ["api.example.com"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": "GET",
+            "path": f"/prod{path}",
+            "stage": "prod",
+            "requestId": "r-1",
+            "identity": {"sourceIp": "203.0.113.9"},
+            "authorizer": authorizer,
+        },
+    }
+
+
+def test_documents_are_listed_for_the_authorizers_tenant_only(handler: Any) -> None:
+    response = handler(proxy_event("/v1/documents", "acme"), LocalLambdaContext("strata-api"))
+
+    assert response["statusCode"] == 200
+    assert [d["source_key"] for d in json.loads(response["body"])["data"]] == ["tenants/acme/a.txt"]
+
+
+def test_without_an_authorizer_context_the_answer_is_401(handler: Any) -> None:
+    response = handler(proxy_event("/v1/documents", None), LocalLambdaContext("strata-api"))
+
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"])["error"]["code"] == "invalid_api_key"
+
+
+def test_health_needs_no_tenant(handler: Any) -> None:
+    response = handler(proxy_event("/healthz", None), LocalLambdaContext("strata-api"))
+    assert (response["statusCode"], json.loads(response["body"])) == (200, {"status": "ok"})
