@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 import uvicorn
 from starlette.responses import JSONResponse
 
+from strata import aws
 from strata.auth import build_key_store, generate_secret
 from strata.config import RESOURCES, Settings
 from strata.documents import DocumentRegistry, source_key_for
@@ -100,6 +102,7 @@ class LocalStack:
             print(f"Strata local stack stopped; state kept in {self.config.state_dir}/", flush=True)
 
     def start(self) -> None:
+        """The flow: ports → environment → model server → local AWS → functions → gateway."""
         began = time.monotonic()
         config = self.config
         config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -113,44 +116,8 @@ class LocalStack:
         os.environ.update(self.env)
         settings = Settings()
 
-        logger.info("starting the model server (logs in %s)", config.logs_dir / "model_endpoint.log")
-        model_server = start_model_server(
-            host=config.host,
-            port=config.model_port,
-            endpoints=(settings.chat_endpoint, settings.embedding_endpoint),
-            log_path=config.logs_dir / "model_endpoint.log",
-        )
-        self._closers.append(lambda: stop_process(model_server))
-
-        logger.info("starting local AWS (moto) on %s", config.aws_url)
-        moto = local_aws.start_moto(config.host, config.aws_port)
-        self._closers.append(moto.stop)
-        from strata import aws
-
-        s3, sqs, dynamodb = (
-            aws.client("s3", settings),
-            aws.client("sqs", settings),
-            aws.client("dynamodb", settings),
-        )
-        local_aws.create_bucket(s3)
-        local_aws.create_tables(dynamodb)
-        queues = local_aws.create_queues(sqs)
-        self._state = LocalStateStore(config.state_dir / "state", s3=s3, dynamodb=dynamodb)
-        self._state.restore()
-        self._closers.append(self._state.save)
-        local_aws.enable_notifications(s3, queues.queue_arn)
-        reconcile(
-            s3=s3,
-            sqs=sqs,
-            queue_url=queues.queue_url,
-            bucket=settings.documents_bucket,
-            registry=DocumentRegistry(aws.resource("dynamodb", settings).Table(settings.documents_table)),
-            prefix=settings.tenant_prefix,
-            region=settings.aws_region,
-        )
-
-        build_key_store(settings).register(self.env["STRATA_API_KEY"], config.dev_tenant, name="local development key")
-
+        model_server = self._start_model_server(settings)
+        aws_clients, queues = self._start_local_aws(settings)
         logger.info("waiting for the models to load")
         wait_for_http(f"{config.model_url}/ping", timeout_s=config.model_ready_timeout_s, process=model_server)
 
@@ -160,28 +127,7 @@ class LocalStack:
         from functions.chat.app import app as chat_app
         from functions.ingest.app import handler as ingest_handler
 
-        poller = SqsPoller(
-            sqs=sqs,
-            queue_url=queues.queue_url,
-            queue_arn=queues.queue_arn,
-            handler=ingest_handler,
-            function_name="strata-ingest",
-            visibility_timeout_s=config.ingest_retry_s,
-            region=settings.aws_region,
-        )
-        poller.start()
-        self._closers.append(poller.stop)
-
-        mirror = DocumentsFolderMirror(
-            folder=config.documents_dir,
-            s3=s3,
-            bucket=settings.documents_bucket,
-            tenant=config.dev_tenant,
-            tenant_prefix=settings.tenant_prefix,
-        )
-        mirror.start()
-        self._closers.append(mirror.stop)
-
+        self._start_ingestion(settings, aws_clients, queues, ingest_handler)
         gateway = LocalGateway(
             routes=[
                 Route("/v1/chat/completions", chat_app),
@@ -193,6 +139,76 @@ class LocalStack:
             frontend_dir=config.frontend_dir if config.frontend_dir.is_dir() else None,
             region=settings.aws_region,
         )
+        self._serve(gateway)
+        write_env_file(config.env_file, self.env)
+        self.started_in_s = time.monotonic() - began
+
+    def _start_model_server(self, settings: Settings) -> subprocess.Popen[bytes]:
+        log_path = self.config.logs_dir / "model_endpoint.log"
+        logger.info("starting the model server (logs in %s)", log_path)
+        process = start_model_server(
+            host=self.config.host,
+            port=self.config.model_port,
+            endpoints=(settings.chat_endpoint, settings.embedding_endpoint),
+            log_path=log_path,
+        )
+        self._closers.append(lambda: stop_process(process))
+        return process
+
+    def _start_local_aws(self, settings: Settings) -> tuple[dict[str, Any], local_aws.LocalQueues]:
+        """moto with the resources, the saved state restored, the queue's lost events re-queued."""
+        logger.info("starting local AWS (moto) on %s", self.config.aws_url)
+        moto = local_aws.start_moto(self.config.host, self.config.aws_port)
+        self._closers.append(moto.stop)
+        clients = {service: aws.client(service, settings) for service in ("s3", "sqs", "dynamodb")}
+        local_aws.create_bucket(clients["s3"])
+        local_aws.create_tables(clients["dynamodb"])
+        queues = local_aws.create_queues(clients["sqs"])
+        self._state = LocalStateStore(self.config.state_dir / "state", s3=clients["s3"], dynamodb=clients["dynamodb"])
+        self._state.restore()
+        self._closers.append(self._state.save)
+        local_aws.enable_notifications(clients["s3"], queues.queue_arn)
+        reconcile(
+            s3=clients["s3"],
+            sqs=clients["sqs"],
+            queue_url=queues.queue_url,
+            bucket=settings.documents_bucket,
+            registry=DocumentRegistry(aws.resource("dynamodb", settings).Table(settings.documents_table)),
+            prefix=settings.tenant_prefix,
+            region=settings.aws_region,
+        )
+        build_key_store(settings).register(
+            self.env["STRATA_API_KEY"], self.config.dev_tenant, name="local development key"
+        )
+        return clients, queues
+
+    def _start_ingestion(
+        self, settings: Settings, clients: dict[str, Any], queues: local_aws.LocalQueues, handler: Any
+    ) -> None:
+        """The event source mapping (queue → ingest function) and the watched folder."""
+        poller = SqsPoller(
+            sqs=clients["sqs"],
+            queue_url=queues.queue_url,
+            queue_arn=queues.queue_arn,
+            handler=handler,
+            function_name="strata-ingest",
+            visibility_timeout_s=self.config.ingest_retry_s,
+            region=settings.aws_region,
+        )
+        poller.start()
+        self._closers.append(poller.stop)
+        mirror = DocumentsFolderMirror(
+            folder=self.config.documents_dir,
+            s3=clients["s3"],
+            bucket=settings.documents_bucket,
+            tenant=self.config.dev_tenant,
+            tenant_prefix=settings.tenant_prefix,
+        )
+        mirror.start()
+        self._closers.append(mirror.stop)
+
+    def _serve(self, gateway: LocalGateway) -> None:
+        config = self.config
         server = uvicorn.Server(
             uvicorn.Config(
                 gateway,
@@ -207,9 +223,6 @@ class LocalStack:
         thread.start()
         self._closers.append(lambda: (setattr(server, "should_exit", True), thread.join(10)))
         wait_for_http(f"http://{config.host}:{config.port}/healthz", timeout_s=30)
-
-        write_env_file(config.env_file, self.env)
-        self.started_in_s = time.monotonic() - began
 
     def _save_state(self) -> None:
         try:
