@@ -6,12 +6,13 @@ The request flow: the authorizer already resolved the tenant → retrieve and as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from strata.chat import ChatCompletionRequest, ChatService, new_request_id
 from strata.inference import DONE, encode_sse
@@ -24,6 +25,9 @@ app = FastAPI(title="Strata chat", version="0.1.0")
 install_error_handlers(app)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# An open stream waits in a worker thread for each next chunk. Streams get threads of their own
+# so that many of them cannot starve the request handling that shares the default pool (40).
+STREAM_READERS = anyio.CapacityLimiter(256)
 
 
 @app.post("/v1/chat/completions")
@@ -39,7 +43,7 @@ async def chat_completions(
     chunks = chat.stream(request, prepared)
     # Pull the first chunk before answering: an endpoint that is down or refuses the request is
     # an HTTP error with the right status, not a 200 with a broken stream.
-    first = await run_in_threadpool(next, chunks, None)
+    first = await anyio.to_thread.run_sync(next, chunks, None, limiter=STREAM_READERS)
     return StreamingResponse(
         _sse(first, chunks, prepared.request_id),
         media_type="text/event-stream",
@@ -47,14 +51,19 @@ async def chat_completions(
     )
 
 
-async def _sse(first: dict[str, Any] | None, rest: Iterator[dict[str, Any]], request_id: str) -> AsyncIterator[str]:
+async def _sse(
+    first: dict[str, Any] | None, rest: Generator[dict[str, Any], None, None], request_id: str
+) -> AsyncIterator[str]:
     try:
-        if first is not None:
-            yield encode_sse(first)
-        async for chunk in iterate_in_threadpool(rest):
+        chunk = first
+        while chunk is not None:
             yield encode_sse(chunk)
+            chunk = await anyio.to_thread.run_sync(next, rest, None, limiter=STREAM_READERS)
     except Exception as error:  # the headers are sent: report in the stream, as OpenAI does
         logger.exception("chat stream %s failed", request_id)
         yield encode_sse(public_error_body(error)[1])
         return
+    finally:
+        # Also when the client leaves: closing the upstream stream stops the model's generation.
+        rest.close()
     yield encode_sse(DONE)

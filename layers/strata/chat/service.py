@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,7 @@ class ChatService:
             "strata": self._extension(prepared, answer),
         }
 
-    def stream(self, request: ChatCompletionRequest, prepared: PreparedChat) -> Iterator[dict[str, Any]]:
+    def stream(self, request: ChatCompletionRequest, prepared: PreparedChat) -> Generator[dict[str, Any], None, None]:
         """Chat-completion chunks, forwarded one by one as the model produces them; the chunk
         that carries ``finish_reason`` also carries the citations."""
         answer: list[str] = []
