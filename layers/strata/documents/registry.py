@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,15 +50,7 @@ class DocumentRegistry:
             return None
 
     def list(self, tenant: str) -> list[DocumentRecord]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("tenant").eq(tenant)}
-        while True:
-            page = self._table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [DocumentRecord.model_validate(item) for item in items]
+        return list(self._records(self._table.query, KeyConditionExpression=Key("tenant").eq(tenant)))
 
     def is_stale(self, source: SourceKey, sequencer: str | None) -> bool:
         """True when an event older than the last one applied to this key arrives late."""
@@ -154,9 +146,13 @@ class DocumentRegistry:
 
     def scan(self) -> Iterator[DocumentRecord]:
         """Every document of every tenant (operations and the local stack's reconciliation)."""
-        kwargs: dict[str, Any] = {}
+        return self._records(self._table.scan)
+
+    @staticmethod
+    def _records(operation: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[DocumentRecord]:
+        """All pages of a Table ``query`` or ``scan`` (the resource API has no paginators)."""
         while True:
-            page = self._table.scan(**kwargs)
+            page = operation(**kwargs)
             yield from (DocumentRecord.model_validate(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return
