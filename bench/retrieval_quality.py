@@ -23,7 +23,8 @@ from model_endpoint.backends.sentence_transformers import SentenceTransformersEm
 from strata.config import Settings
 from strata.documents import parse_source_key
 from strata.ingest import Chunker, parse_document
-from strata.retrieval import ChunkRecord, LocalVectorStore, SearchMode
+from strata.ingest.pipeline import chunk_records
+from strata.retrieval import LocalVectorStore, SearchMode
 
 TENANT = "bench"
 
@@ -38,23 +39,7 @@ def index(store: LocalVectorStore, model: SentenceTransformersEmbeddingBackend, 
         parsed = parse_document(data, key=source.key)
         chunks = chunker.chunk(parsed)
         vectors = model.embed([c.text for c in chunks], normalize=True, truncate=True)
-        store.upsert(
-            [
-                ChunkRecord(
-                    tenant=TENANT,
-                    document_id=source.document_id,
-                    chunk_index=c.index,
-                    text=c.text,
-                    vector=v,
-                    source_key=source.key,
-                    title=parsed.title,
-                    page=c.page,
-                    char_start=c.char_start,
-                    char_end=c.char_end,
-                )
-                for c, v in zip(chunks, vectors, strict=True)
-            ]
-        )
+        store.upsert(chunk_records(source, parsed.title, chunks, vectors))
     return same_content
 
 

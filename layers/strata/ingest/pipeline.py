@@ -9,6 +9,7 @@ so the SQS message is retried and ends in the DLQ after the receive limit: nothi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
@@ -16,7 +17,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 from strata.documents import TENANT_PREFIX, DocumentRegistry, SourceKey, parse_source_key
-from strata.ingest.chunking import Chunker
+from strata.ingest.chunking import Chunker, TextChunk
 from strata.ingest.exceptions import DocumentError, UnreadableDocumentError, UnsupportedDocumentError
 from strata.ingest.parsing import parse_document
 from strata.retrieval import ChunkRecord, VectorStore
@@ -44,6 +45,27 @@ class StoredObject:
 class IngestResult:
     document_id: str
     chunks: int
+
+
+def chunk_records(
+    source: SourceKey, title: str, chunks: Sequence[TextChunk], vectors: Sequence[list[float]]
+) -> list[ChunkRecord]:
+    """What the vector store keeps of each chunk: its text, vector, and where it came from."""
+    return [
+        ChunkRecord(
+            tenant=source.tenant,
+            document_id=source.document_id,
+            chunk_index=chunk.index,
+            text=chunk.text,
+            vector=vector,
+            source_key=source.key,
+            title=title,
+            page=chunk.page,
+            char_start=chunk.char_start,
+            char_end=chunk.char_end,
+        )
+        for chunk, vector in zip(chunks, vectors, strict=True)
+    ]
 
 
 class IngestPipeline:
@@ -125,23 +147,7 @@ class IngestPipeline:
         if not chunks:
             raise UnreadableDocumentError(f"{source.file_name}: no text to index")
         vectors = self._embed(source, [chunk.text for chunk in chunks])
-        self._store.upsert(
-            [
-                ChunkRecord(
-                    tenant=source.tenant,
-                    document_id=source.document_id,
-                    chunk_index=chunk.index,
-                    text=chunk.text,
-                    vector=vector,
-                    source_key=source.key,
-                    title=parsed.title,
-                    page=chunk.page,
-                    char_start=chunk.char_start,
-                    char_end=chunk.char_end,
-                )
-                for chunk, vector in zip(chunks, vectors, strict=True)
-            ]
-        )
+        self._store.upsert(chunk_records(source, parsed.title, chunks, vectors))
         indexed = self._registry.mark_indexed(
             source, title=parsed.title, chunks=len(chunks), content_type=parsed.content_type, etag=stored.etag
         )
