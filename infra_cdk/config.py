@@ -24,7 +24,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from aws_cdk import aws_logs as logs
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
-from strata.config import Settings
+from strata.config import RESOURCES, Settings
+from strata.inference import ModelRegistryError, parse_registry
 
 CONTEXT_KEY = "strata"
 """The context key that holds the whole configuration object."""
@@ -111,7 +112,7 @@ class ApiConfig:
 
     throttle_rate_limit: Annotated[float, Field(gt=0)] = 50.0
     throttle_burst_limit: PositiveInt = 100
-    authorizer_cache_ttl_s: Annotated[int, Field(ge=0, le=3600)] = 60
+    authorizer_cache_ttl_s: Annotated[int, Field(ge=0, le=3600)] = RESOURCES.api.authorizer_cache_ttl_s
     chat_timeout_s: Annotated[int, Field(ge=30, le=900)] = 300
 
 
@@ -182,6 +183,10 @@ class StrataConfig:
         Retention of every log group the stack creates. Default 30.
     api / search / ingest
         See :class:`ApiConfig`, :class:`SearchConfig` and :class:`IngestConfig`.
+    models
+        The model registry's ``models`` mapping (aliases → targets, fallbacks; the shape of
+        ``strata dev --models FILE``), passed to the functions as ``STRATA_MODELS``. Default: one
+        alias ``default`` on the chat endpoint, its window read from ``OPTION_MAX_MODEL_LEN``.
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
@@ -197,6 +202,16 @@ class StrataConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    models: dict[str, Any] | None = None
+
+    @property
+    def chat_context_window(self) -> int:
+        """The chat model's window as its container is told (LMI/vLLM: ``OPTION_MAX_MODEL_LEN``)."""
+        return int(self.chat_model.environment.get("OPTION_MAX_MODEL_LEN", 4096))
+
+    @property
+    def models_document(self) -> str | None:
+        return json.dumps({"models": self.models}, separators=(",", ":")) if self.models else None
 
     @property
     def prefix(self) -> str:
@@ -255,6 +270,11 @@ class StrataConfig:
                     f"{CONTEXT_KEY}.{name}.image_uri: image is in {match['region']!r} but the stack "
                     f"deploys to {self.region!r}; SageMaker pulls images from its own region"
                 )
+        if self.models is not None:
+            try:
+                parse_registry({"models": self.models}, source=f"{CONTEXT_KEY}")
+            except ModelRegistryError as error:
+                problems.append(str(error))
         if self.ingest.timeout_s > queue_visibility_timeout_s:
             problems.append(
                 f"{CONTEXT_KEY}.ingest.timeout_s: {self.ingest.timeout_s} exceeds the ingest queue's "

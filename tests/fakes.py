@@ -5,6 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from strata.inference import (
+    ChatEvent,
+    ChatProvider,
+    ChatRequest,
+    CircuitBreakers,
+    Completion,
+    Finish,
+    InferenceRouter,
+    InMemoryBreakerStore,
+    TextDelta,
+    Usage,
+    parse_registry,
+)
 from strata.retrieval import SearchHit
 
 
@@ -33,31 +46,47 @@ class RecordingRetriever:
         return self.hits[: kwargs["k"]]
 
 
-class ScriptedModel:
-    """The model endpoint's edge: replays chat-completion chunks."""
+class ScriptedModel(ChatProvider):
+    """A model target at the provider edge: replays its tokens as the typed stream."""
 
-    def __init__(self, tokens: list[str], *, finish: bool = True) -> None:
+    def __init__(self, tokens: list[str], *, finish: bool = True, name: str = "default") -> None:
+        super().__init__(name)
         self.tokens = tokens
         self.finish = finish
-        self.bodies: list[dict[str, Any]] = []
+        self.requests: list[ChatRequest] = []
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        self.bodies.append(body)
-        yield {"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        self.requests.append(request)
         for token in self.tokens:
-            yield {"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}
+            yield TextDelta(token)
+        yield Usage(prompt_tokens=11, completion_tokens=len(self.tokens))
         if self.finish:
-            yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            yield Finish("stop")
 
-    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.bodies.append(body)
-        return {
-            "id": "upstream",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": "".join(self.tokens)}, "finish_reason": "stop"}
-            ],
-            "usage": {"completion_tokens": 2},
+    def complete(self, request: ChatRequest) -> Completion:
+        self.requests.append(request)
+        return Completion("".join(self.tokens), "stop", Usage(11, len(self.tokens)), self.name)
+
+
+def router_for(*providers: ChatProvider, **target: Any) -> InferenceRouter:
+    """A router whose aliases are the providers' names (the first falls back to the others)."""
+    names = [provider.name for provider in providers]
+    models = {
+        name: {
+            "provider": "sagemaker",
+            "endpoint": f"{name}-endpoint",
+            **target,
+            "fallbacks": names[1:] if i == 0 else [],
         }
+        for i, name in enumerate(names)
+    }
+    registry = parse_registry({"models": models}, source="test")
+    return InferenceRouter(
+        registry,
+        {provider.name: provider for provider in providers},
+        CircuitBreakers(InMemoryBreakerStore()),
+        sleep=lambda _: None,
+    )
 
 
 class FakeEventStream:
@@ -82,8 +111,10 @@ class FakeSageMakerRuntime:
         self.parts = parts or []
         self.error = error
         self.streams: list[FakeEventStream] = []
+        self.calls: list[dict[str, Any]] = []
 
-    def invoke_endpoint_with_response_stream(self, **_: Any) -> dict[str, Any]:
+    def invoke_endpoint_with_response_stream(self, **call: Any) -> dict[str, Any]:
+        self.calls.append(call)
         if self.error is not None:
             raise self.error
         self.streams.append(FakeEventStream(self.parts))

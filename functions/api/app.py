@@ -7,15 +7,22 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
 from mangum import Mangum
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from strata.config import Settings, get_settings
 from strata.documents import DocumentRecord, DocumentRegistry
-from strata.inference import SageMakerEmbedder
+from strata.inference import BreakerState, CircuitBreakers, ModelRegistry, SageMakerEmbedder
 from strata.observability import function_logger
-from strata.web import CurrentPrincipal, document_registry, embedder, install_error_handlers
+from strata.web import (
+    CurrentPrincipal,
+    breakers,
+    document_registry,
+    embedder,
+    install_error_handlers,
+    model_registry,
+)
 
 logger = function_logger("strata-api")
 app = FastAPI(title="Strata API", version="0.1.0")
@@ -33,16 +40,42 @@ class DocumentList(BaseModel):
     data: list[DocumentRecord]
 
 
-@app.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+class TargetHealth(BaseModel):
+    provider: str
+    breaker: BreakerState
+    failures: int
+    last_error: str | None = None
+
+
+class Health(BaseModel):
+    # ok: every target closed; degraded: some open, the default still has one to serve it;
+    # unavailable (503): every target of the default alias is open.
+    status: Literal["ok", "degraded", "unavailable"]
+    models: dict[str, TargetHealth]
+
+
+@app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+def healthz(
+    registry: Annotated[ModelRegistry, Depends(model_registry)],
+    circuit: Annotated[CircuitBreakers, Depends(breakers)],
+) -> Any:
+    models = {}
+    for alias, target in registry.models.items():
+        record = circuit.state(alias)
+        models[alias] = TargetHealth(
+            provider=target.provider, breaker=record.state, failures=record.failures, last_error=record.last_error
+        )
+    open_ = {alias for alias, health in models.items() if health.breaker is BreakerState.OPEN}
+    if all(alias in open_ for alias in registry.chain("default")):
+        return JSONResponse(Health(status="unavailable", models=models).model_dump(mode="json"), status_code=503)
+    return Health(status="degraded" if open_ else "ok", models=models)
 
 
 @app.get("/v1/models")
-def list_models(_: CurrentPrincipal, settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, Any]:
+def list_models(_: CurrentPrincipal, registry: Annotated[ModelRegistry, Depends(model_registry)]) -> dict[str, Any]:
     return {
         "object": "list",
-        "data": [{"id": settings.default_model, "object": "model", "created": 0, "owned_by": "strata"}],
+        "data": [{"id": alias, "object": "model", "created": 0, "owned_by": "strata"} for alias in registry.aliases],
     }
 
 

@@ -36,7 +36,7 @@ async def chat_completions(
     principal: CurrentPrincipal,
     chat: Annotated[ChatService, Depends(chat_service)],
 ) -> Any:
-    chat.model_for(request.model)  # an unknown model is a 404 before anything streams
+    chat.target_for(request.model)  # an unknown model is a 404 before anything streams
     prepared = await run_in_threadpool(chat.prepare, request, principal, new_request_id())
     if not request.stream:
         return await run_in_threadpool(chat.complete, request, prepared)

@@ -51,12 +51,16 @@ class FunctionsProps:
 
     project_root
         Repository root: ``functions/``, ``layers/strata`` and ``pyproject.toml`` are read from it.
-    bucket, queue, dlq, keys_table, documents_table
+    bucket, queue, dlq, keys_table, documents_table, breakers_table, response_cache_table
         The data resources (names go into the environment; grants as described per function).
     tenant_prefix
         Key prefix of tenant documents in the bucket (``STRATA_TENANT_PREFIX``).
     chat_endpoint, embedding_endpoint, search
         Model endpoints and the vector store.
+    models
+        The model registry as a JSON document (``STRATA_MODELS``); ``None``: the one chat endpoint.
+    chat_context_window
+        That endpoint's context window when ``models`` is ``None`` (its tokenizer is estimated).
     key_pepper
         Secret keying the API-key hashes; resolved into ``STRATA_KEY_PEPPER`` of the authorizer only.
     architecture
@@ -77,11 +81,15 @@ class FunctionsProps:
     dlq: sqs.IQueue
     keys_table: dynamodb.ITable
     documents_table: dynamodb.ITable
+    breakers_table: dynamodb.ITable
+    response_cache_table: dynamodb.ITable
     tenant_prefix: str
     chat_endpoint: ModelEndpoint
     embedding_endpoint: ModelEndpoint
     search: Search
     key_pepper: secretsmanager.ISecret
+    models: str | None = None
+    chat_context_window: int = 4096
     architecture: str = "arm64"
     lwa_layer_version: int = 30
     chat_timeout_s: int = 300
@@ -107,7 +115,8 @@ class Functions(Construct):
         embedding endpoint (``/v1/embeddings``). Document upload and deletion through the API
         will add a bucket grant (``grant_put``/``grant_delete`` on the tenant prefix).
     chat
-        Streams completions: invokes the chat and embedding endpoints, queries the chunk index.
+        Streams completions: invokes the chat and embedding endpoints, queries the chunk index,
+        shares the circuit breakers and the response cache through their tables.
     ingest
         Reads the bucket, writes the documents table and the chunk index, invokes the embedding
         endpoint; fed by the ingest queue with partial batch failure reporting.
@@ -156,13 +165,19 @@ class Functions(Construct):
             setting_env("ingest_dlq"): props.dlq.queue_name,
             setting_env("keys_table"): props.keys_table.table_name,
             setting_env("documents_table"): props.documents_table.table_name,
+            setting_env("breakers_table"): props.breakers_table.table_name,
+            setting_env("response_cache_table"): props.response_cache_table.table_name,
             setting_env("chat_endpoint"): props.chat_endpoint.endpoint_name,
+            setting_env("chat_context_window"): str(props.chat_context_window),
+            setting_env("chat_tokenizer"): "",  # the local model's tokenizer is not the deployed one
             setting_env("embedding_endpoint"): props.embedding_endpoint.endpoint_name,
             setting_env("vector_store"): "opensearch",
             setting_env("opensearch_endpoint"): props.search.endpoint_url,
             setting_env("opensearch_index"): props.search.index,
             "POWERTOOLS_METRICS_NAMESPACE": "Strata",
         }
+        if props.models:
+            self._environment[setting_env("models")] = props.models
 
         self.authorizer = self._function(
             "Authorizer",
@@ -178,6 +193,7 @@ class Functions(Construct):
 
         self.api = self._function("Api", handler="functions.api.app.handler", memory_mb=1024, timeout_s=29)
         props.documents_table.grant_read_data(self.api)
+        props.breakers_table.grant_read_data(self.api)  # /healthz reports each target's breaker
         props.embedding_endpoint.grant_invoke(self.api)
 
         self.chat = self._function(
@@ -197,6 +213,8 @@ class Functions(Construct):
         )
         props.chat_endpoint.grant_invoke(self.chat)
         props.embedding_endpoint.grant_invoke(self.chat)
+        props.breakers_table.grant_read_write_data(self.chat)
+        props.response_cache_table.grant_read_write_data(self.chat)
         props.search.grant_read(self.chat)
 
         self.ingest = self._function(

@@ -24,6 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--documents", type=Path, default=Path("documents"), help="watched folder (default documents/)")
     dev.add_argument("--tenant", default="dev", help="the development tenant (default dev)")
     dev.add_argument("--ingest-retry", type=int, default=5, help="seconds before a failed ingestion is retried")
+    dev.add_argument(
+        "--models",
+        type=Path,
+        default=os.environ.get("STRATA_MODELS_FILE") or None,
+        metavar="FILE",
+        help="model registry (YAML: aliases → provider targets, fallbacks); default $STRATA_MODELS_FILE, "
+        "else the local model server as 'default'",
+    )
     dev.add_argument("--verbose", action="store_true")
     dev.set_defaults(run=_dev)
 
@@ -61,6 +69,7 @@ def _dev(args: argparse.Namespace) -> int:
         documents_dir=args.documents,
         dev_tenant=args.tenant,
         ingest_retry_s=args.ingest_retry,
+        models_file=args.models,
     )
     try:
         LocalStack(config).run()

@@ -84,3 +84,22 @@ def test_ingest_timeout_longer_than_queue_visibility_is_rejected(raw: dict[str, 
 
     with pytest.raises(ConfigError, match=r"strata\.ingest\.timeout_s: 300 exceeds"):
         StrataConfig.from_context(raw, queue_visibility_timeout_s=120)
+
+
+def test_a_model_registry_in_the_context_is_validated_and_passed_as_one_document(raw: dict[str, Any]) -> None:
+    raw["models"] = {
+        "default": {"provider": "sagemaker", "endpoint": "strata-dev-chat", "fallbacks": ["claude"]},
+        "claude": {"provider": "bedrock", "model": "anthropic.claude-3-haiku-20240307-v1:0"},
+    }
+    config = _load(raw)
+    assert json.loads(config.models_document)["models"]["claude"]["provider"] == "bedrock"
+
+    raw["models"]["default"]["fallbacks"] = ["nope"]
+    with pytest.raises(ConfigError, match=r"default\.fallbacks: unknown alias 'nope'"):
+        _load(raw)
+
+
+def test_without_a_registry_the_chat_window_comes_from_the_container_settings(raw: dict[str, Any]) -> None:
+    config = _load(raw)
+    assert config.models_document is None
+    assert config.chat_context_window == int(raw["chat_model"]["environment"]["OPTION_MAX_MODEL_LEN"])

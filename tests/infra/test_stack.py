@@ -470,3 +470,28 @@ def test_api_function_reads_the_registry_but_not_the_bucket(template: Template, 
     actions = {action for st in statements for action in st["Action"]}
     assert "dynamodb:Query" in actions
     assert not {a for a in actions if a.startswith("s3:") or a in ("dynamodb:PutItem", "dynamodb:DeleteItem")}
+
+
+def test_chat_shares_breakers_and_response_cache_through_their_tables(template: Template, stack: StrataStack) -> None:
+    chat = _policy_statements(template, _logical_id(stack, stack.functions.chat.role))
+    api = _policy_statements(template, _logical_id(stack, stack.functions.api.role))
+
+    def tables_with(statements: list[dict[str, Any]], action: str) -> list[str]:
+        return sorted(
+            resource["Fn::GetAtt"][0]
+            for st in statements
+            if action in st["Action"]
+            for resource in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+            if isinstance(resource, dict) and "Fn::GetAtt" in resource
+        )
+
+    breakers = _logical_id(stack, stack.tables.table(RESOURCES.breakers_table))
+    cache = _logical_id(stack, stack.tables.table(RESOURCES.response_cache_table))
+    assert {breakers, cache} <= set(tables_with(chat, "dynamodb:PutItem"))
+    assert breakers in tables_with(api, "dynamodb:GetItem")  # /healthz
+    assert breakers not in tables_with(api, "dynamodb:PutItem")
+    for function in _functions(template).values():
+        env = function["Environment"]["Variables"]
+        assert env["STRATA_BREAKERS_TABLE"] == {"Ref": breakers}
+        assert env["STRATA_RESPONSE_CACHE_TABLE"] == {"Ref": cache}
+        assert env["STRATA_CHAT_CONTEXT_WINDOW"] == str(stack.config.chat_context_window)

@@ -36,6 +36,8 @@ class StrataRequestOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
+    # False: never answer from the response cache (nor store this answer in it).
+    cache: bool = True
 
 
 class StreamOptions(BaseModel):
@@ -83,3 +85,6 @@ class Citation(BaseModel):
 class StrataResponseExtension(BaseModel):
     request_id: str
     citations: list[Citation]
+    cache_hit: bool = False
+    target: str | None = None  # the alias whose model finished the answer (a fallback after a failover)
+    failovers: int = 0

@@ -43,15 +43,27 @@ class BucketSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiSpec:
+    """The public API's gateway: how long an authorizer's policy is reused per ``Authorization``
+    header (API Gateway's result cache; the local gateway keeps the same cache)."""
+
+    authorizer_cache_ttl_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
 class StackResources:
     documents_bucket: BucketSpec
     ingest_queue: QueueSpec
     keys_table: TableSpec
     documents_table: TableSpec
+    breakers_table: TableSpec
+    response_cache_table: TableSpec
+    api: ApiSpec = field(default_factory=ApiSpec)
     tables: tuple[TableSpec, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tables", (self.keys_table, self.documents_table))
+        tables = (self.keys_table, self.documents_table, self.breakers_table, self.response_cache_table)
+        object.__setattr__(self, "tables", tables)
 
 
 RESOURCES = StackResources(
@@ -68,4 +80,8 @@ RESOURCES = StackResources(
     keys_table=TableSpec(name="strata-keys", partition_key="key_hash"),
     # The document registry: one item per document, queried by tenant.
     documents_table=TableSpec(name="strata-documents", partition_key="tenant", sort_key="document_id"),
+    # One circuit-breaker item per model target, shared by every container.
+    breakers_table=TableSpec(name="strata-breakers", partition_key="target"),
+    # Answers to deterministic requests, by a hash of everything that shaped them; they expire.
+    response_cache_table=TableSpec(name="strata-response-cache", partition_key="key", ttl_attribute="expires_at"),
 )

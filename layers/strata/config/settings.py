@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     sagemaker_runtime_url: str | None = None
+    bedrock_runtime_url: str | None = None
 
     # Resources (physical names; CDK overrides them with the generated ones).
     documents_bucket: str = RESOURCES.documents_bucket.name
@@ -33,13 +34,23 @@ class Settings(BaseSettings):
     ingest_dlq: str = RESOURCES.ingest_queue.dlq_name
     keys_table: str = RESOURCES.keys_table.name
     documents_table: str = RESOURCES.documents_table.name
+    breakers_table: str = RESOURCES.breakers_table.name
+    response_cache_table: str = RESOURCES.response_cache_table.name
     tenant_prefix: str = RESOURCES.documents_bucket.prefix
 
-    # Models: SageMaker endpoint names and the alias the public API shows.
+    # Models: the registry of aliases (strata.inference.registry) comes from ``models`` (a YAML or
+    # JSON document; the CDK app passes it), else ``models_file``, else one alias ``default`` on the
+    # SageMaker chat endpoint below, with the local model's window and tokenizer.
+    models: str | None = None
+    models_file: Path | None = None
     chat_endpoint: str = "strata-chat"
+    chat_context_window: int = Field(default=2048, ge=16)
+    chat_tokenizer: str | None = "smollm2"
     embedding_endpoint: str = "strata-embed"
-    default_model: str = "default"
     max_output_tokens: int = Field(default=256, ge=1, le=4096)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    response_cache_ttl_s: int = Field(default=3600, ge=0)  # 0 turns the response cache off
 
     # Authentication: API keys are stored as HMAC-SHA256 hashes keyed by this secret. No default:
     # a public one would make the stored hashes guessable (see strata.auth.build_key_store).

@@ -1,7 +1,8 @@
-"""Calls to SageMaker endpoints through boto3's ``sagemaker-runtime`` client.
+"""SageMaker real-time endpoints through boto3's ``sagemaker-runtime`` client.
 
 Generation speaks the OpenAI chat-completions schema (as AWS's vLLM and LMI containers do) and
-streams SSE inside the event-stream payload parts; embeddings speak the TEI shape.
+streams SSE inside the event-stream payload parts; embeddings speak the TEI shape. An endpoint
+that hosts inference components is called with the component's name.
 """
 
 from __future__ import annotations
@@ -10,87 +11,131 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from strata.inference.exceptions import InferenceError, ModelRequestError, ModelUnavailableError
+from strata.inference.base import (
+    ChatProvider,
+    EmbeddingProvider,
+    completion_from_openai,
+    events_from_openai_chunk,
+    openai_body,
+)
+from strata.inference.exceptions import InferenceError, ModelRequestError, ModelTimeoutError, ModelUnavailableError
 from strata.inference.sse import iter_sse_json
+from strata.inference.types import ChatEvent, ChatRequest, Completion
 
 JSON = "application/json"
 
 
-class SageMakerChatModel:
-    """A chat model behind a SageMaker endpoint. Takes a ``sagemaker-runtime`` client."""
+class SageMakerChatProvider(ChatProvider):
+    """A chat model behind a SageMaker endpoint (optionally one inference component of it)."""
 
-    def __init__(self, client: Any, endpoint_name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        client: Any,
+        endpoint: str,
+        inference_component: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name)
         self._client = client
-        self.endpoint_name = endpoint_name
+        self.endpoint = endpoint
+        self._target_args = {"EndpointName": endpoint}
+        if inference_component:
+            self._target_args["InferenceComponentName"] = inference_component
+        self._parameters = parameters or {}
 
-    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+    def complete(self, request: ChatRequest) -> Completion:
         try:
             response = self._client.invoke_endpoint(
-                EndpointName=self.endpoint_name,
+                **self._target_args,
                 ContentType=JSON,
                 Accept=JSON,
-                Body=json.dumps({**body, "stream": False}),
+                Body=json.dumps(openai_body(request, stream=False, **self._parameters)),
             )
-            return json.loads(response["Body"].read())
+            reply = json.loads(response["Body"].read())
         except (ClientError, BotoCoreError) as error:
-            raise _endpoint_error(self.endpoint_name, error) from error
+            raise endpoint_error(self.name, self.endpoint, error) from error
+        return completion_from_openai(reply, self.name)
 
-    def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Chat-completion chunks as the endpoint produces them.
-
-        The call is made on the first ``next()``, so a caller that pulls one chunk before sending
-        anything turns an unreachable or refusing endpoint into an HTTP error, not a broken stream.
-        """
+    def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
         try:
             response = self._client.invoke_endpoint_with_response_stream(
-                EndpointName=self.endpoint_name,
+                **self._target_args,
                 ContentType=JSON,
                 Accept="text/event-stream",
-                Body=json.dumps({**body, "stream": True}),
+                Body=json.dumps(openai_body(request, stream=True, **self._parameters)),
             )
         except (ClientError, BotoCoreError) as error:
-            raise _endpoint_error(self.endpoint_name, error) from error
+            raise endpoint_error(self.name, self.endpoint, error) from error
         event_stream = response["Body"]
         try:
-            for chunk in iter_sse_json(_payload_parts(event_stream)):
+            for chunk in iter_sse_json(self._payload_parts(event_stream)):
                 if "error" in chunk:  # vLLM and the local server report failures inside the stream
-                    raise ModelUnavailableError(f"model stream error: {chunk['error'].get('message', chunk['error'])}")
-                yield chunk
-        except BotoCoreError as error:
-            raise ModelUnavailableError(f"chat endpoint {self.endpoint_name!r} stream broke: {error}") from error
+                    message = chunk["error"].get("message", chunk["error"])
+                    raise ModelUnavailableError(f"model stream error: {message}", target=self.name)
+                yield from events_from_openai_chunk(chunk)
+        except (BotoCoreError, ClientError) as error:
+            raise ModelUnavailableError(
+                f"chat endpoint {self.endpoint!r} stream broke: {error}", target=self.name
+            ) from error
+        except (ValueError, UnicodeDecodeError) as error:  # a malformed chunk
+            raise ModelUnavailableError(
+                f"chat endpoint {self.endpoint!r} sent a malformed chunk", target=self.name
+            ) from error
         finally:
             event_stream.close()  # a client that left stops the upstream stream too
 
+    def _payload_parts(self, event_stream: Any) -> Iterator[bytes]:
+        for event in event_stream:
+            if "PayloadPart" in event:
+                yield event["PayloadPart"]["Bytes"]
+            elif "ModelStreamError" in event:
+                message = event["ModelStreamError"].get("Message")
+                raise ModelUnavailableError(f"model stream error: {message}", target=self.name)
+            elif "InternalStreamFailure" in event:
+                raise ModelUnavailableError("internal stream failure", target=self.name)
 
-def _endpoint_error(endpoint_name: str, error: Exception) -> InferenceError:
-    """A request the model refused (a 4xx from the container) is the caller's error, not an outage."""
+
+def endpoint_error(target: str, endpoint: str, error: Exception, *, kind: str = "chat") -> InferenceError:
+    """Classified once: a 4xx from the container is the caller's error, a timeout is a timeout,
+    a throttle carries its ``Retry-After``, anything else is an outage of ``endpoint``."""
+    if isinstance(error, ReadTimeoutError | ConnectTimeoutError):
+        return ModelTimeoutError(f"{kind} endpoint {endpoint!r} timed out", target=target)
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         original = int(error.response.get("OriginalStatusCode") or 0)
-        if details.get("Code") == "ModelError" and 400 <= original < 500:
+        if details.get("Code") == "ModelError" and 400 <= original < 500 and original != 429:
             message = error.response.get("OriginalMessage") or details.get("Message") or str(error)
-            return ModelRequestError(f"the model refused the request: {message}")
-    return ModelUnavailableError(f"chat endpoint {endpoint_name!r} is unavailable")
+            return ModelRequestError(f"the model refused the request: {message}", target=target)
+        if details.get("Code") == "ValidationError":
+            return ModelRequestError(
+                f"{kind} endpoint {endpoint!r} refused the request: {details.get('Message')}", target=target
+            )
+        headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return ModelUnavailableError(
+            f"{kind} endpoint {endpoint!r} is unavailable ({details.get('Code') or 'error'})",
+            target=target,
+            retry_after=_seconds(headers.get("retry-after")),
+        )
+    return ModelUnavailableError(f"{kind} endpoint {endpoint!r} is unreachable", target=target)
 
 
-def _payload_parts(event_stream: Any) -> Iterator[bytes]:
-    for event in event_stream:
-        if "PayloadPart" in event:
-            yield event["PayloadPart"]["Bytes"]
-        elif "ModelStreamError" in event:
-            raise ModelUnavailableError(f"model stream error: {event['ModelStreamError'].get('Message')}")
-        elif "InternalStreamFailure" in event:
-            raise ModelUnavailableError("internal stream failure")
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
-class SageMakerEmbedder:
+class SageMakerEmbedder(EmbeddingProvider):
     """Text embeddings from a TEI-shaped SageMaker endpoint, in batches."""
 
     def __init__(self, client: Any, endpoint_name: str, *, batch_size: int = 32) -> None:
         self._client = client
-        self.endpoint_name = endpoint_name
+        self.name = self.endpoint_name = endpoint_name
         self._batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
@@ -107,9 +152,12 @@ class SageMakerEmbedder:
                 Accept=JSON,
                 Body=json.dumps({"inputs": texts, "normalize": True, "truncate": True}),
             )
+            vectors = json.loads(response["Body"].read())
         except (ClientError, BotoCoreError) as error:
-            raise _endpoint_error(self.endpoint_name, error) from error
-        vectors = json.loads(response["Body"].read())
+            raise endpoint_error(self.name, self.endpoint_name, error, kind="embedding") from error
         if len(vectors) != len(texts):
-            raise ModelUnavailableError(f"embedding endpoint returned {len(vectors)} vectors for {len(texts)} texts")
+            raise ModelUnavailableError(
+                f"embedding endpoint {self.endpoint_name!r} returned {len(vectors)} vectors for {len(texts)} texts",
+                target=self.endpoint_name,
+            )
         return vectors

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from strata.config import RESOURCES
 from strata.local.aws import LOCAL_ACCOUNT
 from strata.local.lambda_context import LocalLambdaContext
 from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY, error_response
@@ -52,10 +54,17 @@ class LocalGateway:
         authorizer: Authorizer,
         frontend_dir: Path | None = None,
         region: str = "us-east-1",
+        authorizer_cache_ttl_s: float = RESOURCES.api.authorizer_cache_ttl_s,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._routes = routes
         self._authorizer = authorizer
         self._region = region
+        # API Gateway's authorizer result cache: a policy is reused for the same Authorization
+        # header until the TTL runs out (refusals are not cached).
+        self._policies: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._cache_ttl_s = authorizer_cache_ttl_s
+        self._clock = clock
         self._frontend = StaticFiles(directory=frontend_dir, html=True) if frontend_dir else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,13 +100,22 @@ class LocalGateway:
         """API Gateway's answers: 401 when the authorizer says Unauthorized, 403 when its policy
         denies the method, 500 when it fails."""
         event = self._authorizer_event(scope)
-        try:
-            policy = await run_in_threadpool(self._authorizer, event, LocalLambdaContext("strata-authorizer"))
-        except Exception as error:
-            if str(error) == "Unauthorized":
-                return JSONResponse(UNAUTHORIZED_BODY, 401), {}
-            logger.exception("authorizer failed")
-            return error_response(500, "Internal server error", type_="api_error", code="authorizer_error"), {}
+        identity = event["headers"].get("authorization")
+        if not identity:  # API Gateway refuses a missing identity source without calling the authorizer
+            return JSONResponse(UNAUTHORIZED_BODY, 401), {}
+        cached = self._policies.get(identity)
+        if cached is not None and cached[0] > self._clock():
+            policy = cached[1]
+        else:
+            try:
+                policy = await run_in_threadpool(self._authorizer, event, LocalLambdaContext("strata-authorizer"))
+            except Exception as error:
+                if str(error) == "Unauthorized":
+                    return JSONResponse(UNAUTHORIZED_BODY, 401), {}
+                logger.exception("authorizer failed")
+                return error_response(500, "Internal server error", type_="api_error", code="authorizer_error"), {}
+            if self._cache_ttl_s > 0:
+                self._policies[identity] = (self._clock() + self._cache_ttl_s, policy)
         if not _allows(policy, event["methodArn"]):
             message = "User is not authorized to access this resource"
             return error_response(403, message, type_="invalid_request_error", code="permission_denied"), {}

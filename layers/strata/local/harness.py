@@ -97,8 +97,16 @@ class RunningStack:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_stack(workdir: Path, *, ingest_retry_s: int = 1, timeout_s: float = 300) -> RunningStack:
-    """``strata dev`` in a subprocess, on free ports, with its state under ``workdir``."""
+def start_stack(
+    workdir: Path,
+    *,
+    ingest_retry_s: int = 1,
+    timeout_s: float = 300,
+    models_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> RunningStack:
+    """``strata dev`` in a subprocess, on free ports, with its state under ``workdir``
+    (``models_file``: ``--models FILE``; ``env``: extra environment, e.g. ``STRATA_*`` settings)."""
     state_dir, documents_dir = workdir / ".strata", workdir / "documents"
     log_path = workdir / "stack.log"
     env_file = state_dir / "local.env"
@@ -120,11 +128,16 @@ def start_stack(workdir: Path, *, ingest_retry_s: int = 1, timeout_s: float = 30
         str(documents_dir),
         "--ingest-retry",
         str(ingest_retry_s),
+        *(["--models", str(models_file)] if models_file else []),
     ]
     began = time.monotonic()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
     def ready() -> bool:

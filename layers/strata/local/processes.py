@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 
@@ -83,3 +88,43 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10) -> Non
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class Supervisor:
+    """Keeps a child process running: one that dies is logged and started again.
+
+    Restarts back off (1 s, 2 s, 4 s … up to a minute) so a child that cannot start does not spin.
+    """
+
+    def __init__(self, name: str, start: Callable[[], subprocess.Popen[bytes]], *, check_interval_s: float = 1.0):
+        self.name = name
+        self._start = start
+        self._check_interval_s = check_interval_s
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.restarts = 0
+        self.process = start()
+
+    def watch(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name=f"supervise-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        delay = 1.0
+        while not self._stopped.wait(self._check_interval_s):
+            code = self.process.poll()
+            if code is None:
+                delay = 1.0
+                continue
+            logger.error("the %s exited with code %s; restarting it in %.0f s", self.name, code, delay)
+            if self._stopped.wait(delay):
+                return
+            self.process = self._start()
+            self.restarts += 1
+            delay = min(delay * 2, 60.0)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        stop_process(self.process)

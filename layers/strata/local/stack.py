@@ -20,11 +20,12 @@ from strata import aws
 from strata.auth import build_key_store, generate_secret
 from strata.config import RESOURCES, Settings
 from strata.documents import DocumentRegistry, source_key_for
+from strata.inference import ModelRegistryError, registry_from_settings
 from strata.local import aws as local_aws
 from strata.local.env_file import read_env_file, write_env_file
 from strata.local.gateway import LocalGateway, Route
 from strata.local.poller import SqsPoller
-from strata.local.processes import ensure_port_free, start_model_server, stop_process, wait_for_http
+from strata.local.processes import Supervisor, ensure_port_free, start_model_server, wait_for_http
 from strata.local.reconcile import reconcile
 from strata.local.state import LocalStateStore
 from strata.local.watcher import DocumentsFolderMirror
@@ -52,6 +53,7 @@ class LocalStackConfig:
     # How long a failed ingestion waits before SQS hands it back (Lambda uses the queue's own
     # timeout; locally a short one keeps the retry → DLQ cycle quick).
     ingest_retry_s: int = 5
+    models_file: Path | None = None  # the model registry; None: the local model server as "default"
     state_save_interval_s: float = 10
     model_ready_timeout_s: float = 300
 
@@ -115,11 +117,17 @@ class LocalStack:
         self.env = self._environment()
         os.environ.update(self.env)
         settings = Settings()
+        try:  # a bad registry is an error now, naming the field, not at the first request
+            registry = registry_from_settings(settings)
+        except ModelRegistryError as error:
+            raise RuntimeError(str(error)) from None
+        logger.info("models: %s", ", ".join(f"{a} ({t.provider})" for a, t in registry.models.items()))
 
         model_server = self._start_model_server(settings)
         aws_clients, queues = self._start_local_aws(settings)
         logger.info("waiting for the models to load")
         wait_for_http(f"{config.model_url}/ping", timeout_s=config.model_ready_timeout_s, process=model_server)
+        self.model_server.watch()
 
         # The functions read their settings from the environment, as in Lambda: import them now.
         from functions.api.app import app as api_app
@@ -144,16 +152,21 @@ class LocalStack:
         self.started_in_s = time.monotonic() - began
 
     def _start_model_server(self, settings: Settings) -> subprocess.Popen[bytes]:
+        """The model server as a supervised child: if it dies, it is logged and started again."""
         log_path = self.config.logs_dir / "model_endpoint.log"
         logger.info("starting the model server (logs in %s)", log_path)
-        process = start_model_server(
-            host=self.config.host,
-            port=self.config.model_port,
-            endpoints=(settings.chat_endpoint, settings.embedding_endpoint),
-            log_path=log_path,
+        supervisor = Supervisor(
+            "model server",
+            lambda: start_model_server(
+                host=self.config.host,
+                port=self.config.model_port,
+                endpoints=(settings.chat_endpoint, settings.embedding_endpoint),
+                log_path=log_path,
+            ),
         )
-        self._closers.append(lambda: stop_process(process))
-        return process
+        self._closers.append(supervisor.stop)
+        self.model_server = supervisor
+        return supervisor.process
 
     def _start_local_aws(self, settings: Settings) -> tuple[dict[str, Any], local_aws.LocalQueues]:
         """moto with the resources, the saved state restored, the queue's lost events re-queued."""
@@ -260,6 +273,7 @@ class LocalStack:
             "STRATA_KEY_PEPPER": previous.get("STRATA_KEY_PEPPER") or secrets.token_urlsafe(32),
             "STRATA_VECTOR_STORE": "local",
             "STRATA_VECTOR_STORE_PATH": str((config.state_dir / "vectors.db").resolve()),
+            **({"STRATA_MODELS_FILE": str(config.models_file.resolve())} if config.models_file else {}),
         }
 
     def banner(self) -> str:

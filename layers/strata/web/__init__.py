@@ -3,10 +3,12 @@
 from strata.web.dependencies import (
     REQUEST_CONTEXT_HEADER,
     CurrentPrincipal,
+    breakers,
     chat_service,
     current_principal,
     document_registry,
     embedder,
+    model_registry,
 )
 from strata.web.errors import (
     UNAUTHORIZED_BODY,
@@ -20,6 +22,7 @@ __all__ = (
     "REQUEST_CONTEXT_HEADER",
     "UNAUTHORIZED_BODY",
     "CurrentPrincipal",
+    "breakers",
     "chat_service",
     "current_principal",
     "document_registry",
@@ -27,5 +30,6 @@ __all__ = (
     "error_body",
     "error_response",
     "install_error_handlers",
+    "model_registry",
     "public_error_body",
 )

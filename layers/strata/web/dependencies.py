@@ -13,7 +13,15 @@ from strata.auth import MissingCredentialsError, Principal, principal_from_conte
 from strata.chat import ChatService
 from strata.config import Settings, get_settings
 from strata.documents import DocumentRegistry
-from strata.inference import SageMakerChatModel, SageMakerEmbedder
+from strata.inference import (
+    CachedEmbedder,
+    CircuitBreakers,
+    ModelRegistry,
+    ResponseCache,
+    SageMakerEmbedder,
+    registry_from_settings,
+)
+from strata.inference.factory import build_breakers, build_router
 from strata.retrieval import Retriever, build_vector_store
 
 # Lambda Web Adapter passes API Gateway's request context in this header; the local gateway does too.
@@ -39,12 +47,21 @@ def _embedder(settings: Settings) -> SageMakerEmbedder:
 
 
 @lru_cache
+def _registry(settings: Settings) -> ModelRegistry:
+    return registry_from_settings(settings)
+
+
+@lru_cache
 def _chat_service(settings: Settings) -> ChatService:
-    chat_model = SageMakerChatModel(aws.client("sagemaker-runtime", settings), settings.chat_endpoint)
+    cache = None
+    if settings.response_cache_ttl_s:
+        table = aws.resource("dynamodb", settings).Table(settings.response_cache_table)
+        cache = ResponseCache(table, ttl_s=settings.response_cache_ttl_s)
     return ChatService(
-        retriever=Retriever(build_vector_store(settings), _embedder(settings)),
-        models={settings.default_model: chat_model},
+        retriever=Retriever(build_vector_store(settings), CachedEmbedder(_embedder(settings))),
+        router=build_router(settings, _registry(settings)),
         settings=settings,
+        cache=cache,
     )
 
 
@@ -54,6 +71,19 @@ def chat_service(settings: Annotated[Settings, Depends(get_settings)]) -> ChatSe
 
 def embedder(settings: Annotated[Settings, Depends(get_settings)]) -> SageMakerEmbedder:
     return _embedder(settings)
+
+
+def model_registry(settings: Annotated[Settings, Depends(get_settings)]) -> ModelRegistry:
+    return _registry(settings)
+
+
+@lru_cache
+def _breakers(settings: Settings) -> CircuitBreakers:
+    return build_breakers(settings)
+
+
+def breakers(settings: Annotated[Settings, Depends(get_settings)]) -> CircuitBreakers:
+    return _breakers(settings)
 
 
 def document_registry(settings: Annotated[Settings, Depends(get_settings)]) -> DocumentRegistry:

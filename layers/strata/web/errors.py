@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strata.auth import AuthError
+from strata.chat import ContextWindowExceededError
 from strata.documents import DocumentNotFoundError
 from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
 from strata.retrieval import VectorStoreUnavailableError
@@ -23,6 +25,7 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     (AuthError, 401, "invalid_request_error", "invalid_api_key"),
     (UnknownModelError, 404, "invalid_request_error", "model_not_found"),
     (DocumentNotFoundError, 404, "invalid_request_error", "not_found"),
+    (ContextWindowExceededError, 400, "invalid_request_error", "context_length_exceeded"),
     (ModelRequestError, 400, "invalid_request_error", "invalid_request"),
     (ModelUnavailableError, 503, "api_error", "model_unavailable"),
     (VectorStoreUnavailableError, 503, "api_error", "search_unavailable"),
@@ -65,6 +68,14 @@ def public_error_body(error: Exception) -> tuple[int, dict[str, Any]]:
     return status, error_body(message, type_=type_, code=code)
 
 
+def retry_after_headers(error: Exception) -> dict[str, str] | None:
+    """``Retry-After`` (whole seconds, at least 1) for an error that knows when to come back."""
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is None:
+        return None
+    return {"Retry-After": str(max(1, math.ceil(retry_after)))}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -85,9 +96,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _known(_: Request, error: Exception) -> JSONResponse:
         status, body = public_error_body(error)
+        headers = retry_after_headers(error)
+        if status == 503 and headers is None:
+            headers = {"Retry-After": "1"}
         if status >= 500:
             logger.warning("request failed: %s", error)
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     # One handler per known error: these run inside the app, so the response is the whole story.
     for exc_type, *_ in _ERROR_MAP:

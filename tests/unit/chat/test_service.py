@@ -1,20 +1,33 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from strata.auth import Principal
-from strata.chat import ChatCompletionRequest, ChatService
-from strata.config import Settings
-from strata.inference import UnknownModelError
+from strata.chat import ChatCompletionRequest, ChatService, ContextWindowExceededError
+from strata.config import RESOURCES, Settings
+from strata.inference import ResponseCache, StreamInterruptedError, UnknownModelError
 from strata.retrieval import SearchHit, SearchMode
-from tests.fakes import RecordingRetriever, ScriptedModel, hit
+from tests.fakes import RecordingRetriever, ScriptedModel, hit, router_for
 
 
-def service(model: ScriptedModel, hits: list[SearchHit], **settings: Any) -> tuple[ChatService, RecordingRetriever]:
+def service(
+    model: ScriptedModel,
+    hits: list[SearchHit],
+    *,
+    cache: ResponseCache | None = None,
+    target: dict | None = None,
+    **settings: Any,
+) -> tuple[ChatService, RecordingRetriever]:
     retriever = RecordingRetriever(hits)
-    return ChatService(retriever=retriever, models={"default": model}, settings=Settings(**settings)), retriever
+    chat = ChatService(
+        retriever=retriever, router=router_for(model, **(target or {})), settings=Settings(**settings), cache=cache
+    )
+    return chat, retriever
 
 
 def request(**fields: Any) -> ChatCompletionRequest:
@@ -33,6 +46,7 @@ def test_stream_forwards_each_token_and_the_finish_chunk_carries_citations() -> 
 
     chunks = list(chat.stream(request(stream=True), prepared))
 
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert [c["choices"][0]["delta"].get("content") for c in chunks[1:4]] == ["Grass", " [1]", "."]
     assert all(c["id"] == "chatcmpl-req1" and c["model"] == "default" for c in chunks)
     assert "strata" not in chunks[0]
@@ -42,14 +56,17 @@ def test_stream_forwards_each_token_and_the_finish_chunk_carries_citations() -> 
         ("tenants/acme/kangaroo.txt", True),
         ("tenants/acme/wombat.txt", False),
     ]
+    assert chunks[-1]["strata"]["target"] == "default"
     assert retriever.calls[0]["tenant"] == "acme"
 
 
-def test_stream_without_a_finish_reason_still_ends_with_citations() -> None:
-    chat, _ = service(ScriptedModel(["Hi"], finish=False), [hit("kangaroo", 0, 0.9)])
-    chunks = list(chat.stream(request(stream=True), chat.prepare(request(stream=True), PRINCIPAL, "r")))
-    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-    assert chunks[-1]["strata"]["citations"][0]["document_id"] == "kangaroo"
+def test_stream_with_include_usage_ends_with_a_usage_chunk() -> None:
+    chat, _ = service(ScriptedModel(["Hi", "!"]), [])
+    asked = request(stream=True, stream_options={"include_usage": True})
+    chunks = list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
 
 
 def test_prompt_numbers_sources_in_rank_order_within_the_context_budget() -> None:
@@ -59,12 +76,15 @@ def test_prompt_numbers_sources_in_rank_order_within_the_context_budget() -> Non
     prepared = chat.prepare(request(), PRINCIPAL, "r")
     chat.complete(request(), prepared)
 
-    system = model.bodies[0]["messages"][0]
-    assert system["role"] == "system"
-    assert "[1] D0" in system["content"] and "[2] D1" in system["content"]
-    assert "[3]" not in system["content"]  # the third source would overflow the budget
+    system = model.requests[0].messages[0]
+    assert system.role == "system"
+    assert "[1] D0" in system.content and "[2] D1" in system.content
+    assert "[3]" not in system.content  # the third source would overflow the budget
     assert len(prepared.prompt.sources) == 2
-    assert model.bodies[0]["messages"][1] == {"role": "user", "content": "What do kangaroos eat?"}
+    assert (model.requests[0].messages[1].role, model.requests[0].messages[1].content) == (
+        "user",
+        "What do kangaroos eat?",
+    )
 
 
 def test_retrieval_options_from_the_strata_extension_reach_the_retriever() -> None:
@@ -85,22 +105,88 @@ def test_retrieval_can_be_switched_off() -> None:
     assert retriever.calls == [] and prepared.prompt.sources == []
 
 
-def test_max_tokens_is_capped_by_the_settings() -> None:
+def test_max_tokens_defaults_to_the_targets_limit_and_is_clamped_to_the_room_left() -> None:
     model = ScriptedModel(["ok"])
-    chat, _ = service(model, [], max_output_tokens=64)
-    chat.complete(request(max_tokens=4000), chat.prepare(request(max_tokens=4000), PRINCIPAL, "r"))
-    assert model.bodies[0]["max_tokens"] == 64
+    chat, _ = service(model, [], target={"context_window": 1000, "max_output_tokens": 64})
+    chat.complete(request(), chat.prepare(request(), PRINCIPAL, "r"))
+    assert model.requests[0].max_tokens == 64
+
+    prepared = chat.prepare(request(max_tokens=4000), PRINCIPAL, "r")
+    assert prepared.model_request.max_tokens == 1000 - prepared.prompt_tokens
 
 
-def test_buffered_completion_keeps_usage_and_adds_the_extension() -> None:
+def test_a_prompt_that_cannot_fit_the_window_is_refused_before_any_call() -> None:
+    model = ScriptedModel(["ok"])
+    chat, _ = service(model, [], target={"context_window": 64, "max_output_tokens": 8})
+    long = request(messages=[{"role": "user", "content": "kangaroo " * 200}])
+    with pytest.raises(ContextWindowExceededError, match="maximum context length is 64 tokens"):
+        chat.prepare(long, PRINCIPAL, "r")
+    assert model.requests == []
+
+
+def test_buffered_completion_has_usage_and_the_extension() -> None:
     chat, _ = service(ScriptedModel(["Grass [1]"]), [hit("kangaroo", 0, 0.9)])
     reply = chat.complete(request(), chat.prepare(request(), PRINCIPAL, "r9"))
     assert reply["id"] == "chatcmpl-r9" and reply["object"] == "chat.completion"
-    assert reply["usage"] == {"completion_tokens": 2}
+    assert reply["choices"][0]["message"] == {"role": "assistant", "content": "Grass [1]"}
+    assert reply["usage"] == {"prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12}
     assert reply["strata"]["citations"][0]["referenced"] is True
+    assert reply["strata"]["cache_hit"] is False
 
 
 def test_unknown_model_alias_is_refused() -> None:
     chat, _ = service(ScriptedModel([]), [])
     with pytest.raises(UnknownModelError):
-        chat.model_for("gpt-4")
+        chat.target_for("gpt-4")
+
+
+@pytest.fixture
+def cache() -> Iterator[ResponseCache]:
+    spec = RESOURCES.response_cache_table
+    with mock_aws():
+        table = boto3.resource("dynamodb", region_name="us-east-1").create_table(
+            TableName=spec.name,
+            KeySchema=[{"AttributeName": spec.partition_key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": spec.partition_key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield ResponseCache(table)
+
+
+def test_a_deterministic_answer_is_cached_and_replayed_as_a_stream(cache: ResponseCache) -> None:
+    model = ScriptedModel(["Kangaroos eat ", "grass [1]."])
+    chat, _ = service(model, [hit("kangaroo", 0, 0.9)], cache=cache)
+    asked = request(temperature=0, stream=True)
+
+    first = list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r1")))
+    second = list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r2")))
+
+    text = lambda chunks: "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])  # noqa: E731
+    assert len(model.requests) == 1
+    assert text(second) == text(first) == "Kangaroos eat grass [1]."
+    assert len(second) > 3  # replayed in pieces, not one blob
+    assert first[-1]["strata"]["cache_hit"] is False and second[-1]["strata"]["cache_hit"] is True
+    assert second[-1]["strata"]["citations"][0]["referenced"] is True
+
+    buffered = request(temperature=0)
+    assert chat.complete(buffered, chat.prepare(buffered, PRINCIPAL, "r3"))["strata"]["cache_hit"] is True
+
+
+def test_the_cache_is_bypassed_when_asked_and_for_sampled_requests(cache: ResponseCache) -> None:
+    model = ScriptedModel(["ok"])
+    chat, _ = service(model, [], cache=cache)
+    for asked in (request(temperature=0, strata={"cache": False}), request(temperature=0.7), request()):
+        for _ in range(2):
+            chat.complete(asked, chat.prepare(asked, PRINCIPAL, "r"))
+    assert len(model.requests) == 6
+
+
+def test_a_cut_stream_is_not_cached(cache: ResponseCache) -> None:
+    model = ScriptedModel(["partial"], finish=False)
+    chat, _ = service(model, [], cache=cache)
+    asked = request(temperature=0, stream=True)
+    with pytest.raises(StreamInterruptedError):  # a stream that never finished is no answer
+        list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+    model.finish = True
+    list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+    assert len(model.requests) == 2

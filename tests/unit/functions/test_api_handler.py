@@ -70,4 +70,28 @@ def test_without_an_authorizer_context_the_answer_is_401(handler: Any) -> None:
 
 def test_health_needs_no_tenant(handler: Any) -> None:
     response = handler(proxy_event("/healthz", None), LocalLambdaContext("strata-api"))
-    assert (response["statusCode"], json.loads(response["body"])) == (200, {"status": "ok"})
+    body = json.loads(response["body"])
+    assert (response["statusCode"], body["status"]) == (200, "ok")
+    assert body["models"]["default"] == {
+        "provider": "sagemaker",
+        "breaker": "closed",
+        "failures": 0,
+        "last_error": None,
+    }
+
+
+def test_health_reports_a_dead_model_instead_of_ok(handler: Any) -> None:
+    from strata.inference import BreakerRecord, BreakerState, DynamoDBBreakerStore
+    from strata.web.dependencies import _breakers
+
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("strata-breakers")
+    error = "chat endpoint 'strata-chat' is unreachable"
+    record = BreakerRecord(BreakerState.OPEN, 5, opened_at=9e9, last_error=error, version=1)
+    assert DynamoDBBreakerStore(table).put("default", record, expected_version=0)
+    _breakers.cache_clear()
+
+    response = handler(proxy_event("/healthz", None), LocalLambdaContext("strata-api"))
+    body = json.loads(response["body"])
+    assert (response["statusCode"], body["status"]) == (503, "unavailable")
+    assert body["models"]["default"]["breaker"] == "open"
+    assert "unreachable" in body["models"]["default"]["last_error"]

@@ -12,7 +12,14 @@ from fastapi.testclient import TestClient
 from functions.chat.app import app
 from strata.chat import ChatService
 from strata.config import Settings
-from strata.inference import SageMakerChatModel
+from strata.inference import (
+    CircuitBreakers,
+    InferenceRouter,
+    InMemoryBreakerStore,
+    RetryPolicy,
+    SageMakerChatProvider,
+    parse_registry,
+)
 from strata.web import REQUEST_CONTEXT_HEADER, chat_service
 from tests.fakes import FakeSageMakerRuntime, RecordingRetriever, hit, model_error, sse_parts
 
@@ -32,11 +39,14 @@ def runtime() -> FakeSageMakerRuntime:
 
 @pytest.fixture
 def client(runtime: FakeSageMakerRuntime) -> Iterator[TestClient]:
-    service = ChatService(
-        retriever=RecordingRetriever([hit("kangaroo", 0, 0.9)]),
-        models={"default": SageMakerChatModel(runtime, "strata-chat")},
-        settings=Settings(),
+    registry = parse_registry({"models": {"default": {"provider": "sagemaker", "endpoint": "strata-chat"}}}, source="t")
+    router = InferenceRouter(
+        registry,
+        {"default": SageMakerChatProvider("default", client=runtime, endpoint="strata-chat")},
+        CircuitBreakers(InMemoryBreakerStore()),
+        retry=RetryPolicy(attempts=1),
     )
+    service = ChatService(retriever=RecordingRetriever([hit("kangaroo", 0, 0.9)]), router=router, settings=Settings())
     app.dependency_overrides[chat_service] = lambda: service
     # raise_server_exceptions: an error that escapes the app (instead of being answered) fails the test.
     with TestClient(app, raise_server_exceptions=True) as test_client:
@@ -56,7 +66,7 @@ def test_stream_sends_each_chunk_then_citations_then_done(client: TestClient, ru
     data = events(response.text)
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
-    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["Grass", " [1]", None]
+    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["", "Grass", " [1]", None]
     assert chunks[-1]["strata"]["citations"][0]["referenced"] is True
     assert runtime.streams[0].closed
 
@@ -67,6 +77,7 @@ def test_an_endpoint_that_is_down_is_a_503_before_the_stream(client: TestClient,
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "model_unavailable"
+    assert int(response.headers["retry-after"]) >= 1
     assert "8080" not in response.text  # no internal addresses in answers
 
 
@@ -86,7 +97,7 @@ def test_a_model_error_inside_the_stream_ends_it_with_an_error_event(
     response = client.post("/v1/chat/completions", json=QUESTION, headers=CONTEXT)
 
     data = events(response.text)
-    assert json.loads(data[0])["choices"][0]["delta"]["content"] == "Gra"
+    assert json.loads(data[1])["choices"][0]["delta"]["content"] == "Gra"
     error = json.loads(data[-1])["error"]
     assert error["code"] == "model_unavailable"
     assert "[DONE]" not in data and not any("strata" in d for d in data), "a broken answer is never a finished one"

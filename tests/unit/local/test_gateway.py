@@ -91,3 +91,29 @@ async def test_unknown_files_are_a_404_not_a_crash(tmp_path: Path) -> None:
         missing = await client.get("/favicon.ico")
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "not_found"
+
+
+async def test_gateway_reuses_a_policy_per_authorization_header_until_its_ttl_like_api_gateway() -> None:
+    calls: list[str] = []
+    now = [0.0]
+
+    def counting(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(event["headers"].get("authorization", ""))
+        return authorizer(event, context)
+
+    gateway = LocalGateway(
+        routes=[Route("/v1/", fake_app())], authorizer=counting, authorizer_cache_ttl_s=60, clock=lambda: now[0]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as client:
+        good = {"Authorization": f"Bearer {GOOD_KEY}"}
+        for _ in range(3):
+            assert (await client.get("/v1/models", headers=good)).status_code == 200
+        assert (await client.get("/v1/models", headers={"Authorization": "Bearer sk-deny"})).status_code == 403
+        assert (await client.get("/v1/models", headers={"Authorization": "Bearer sk-deny"})).status_code == 403
+        for _ in range(2):  # refusals are not cached
+            assert (await client.get("/v1/models", headers={"Authorization": "Bearer nope"})).status_code == 401
+        assert (await client.get("/v1/models")).status_code == 401  # no identity source: not even asked
+        now[0] = 61
+        assert (await client.get("/v1/models", headers=good)).status_code == 200
+
+    assert calls == [f"Bearer {GOOD_KEY}", "Bearer sk-deny", "Bearer nope", "Bearer nope", f"Bearer {GOOD_KEY}"]

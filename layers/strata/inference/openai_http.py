@@ -1,0 +1,117 @@
+"""OpenAI-compatible HTTP upstreams (vLLM, TGI, llama.cpp server, hosted APIs) through ``httpx``.
+
+The API key comes from the environment variable the registry names, never from the client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from strata.inference.base import ChatProvider, completion_from_openai, events_from_openai_chunk, openai_body
+from strata.inference.exceptions import ModelRequestError, ModelTimeoutError, ModelUnavailableError
+from strata.inference.types import ChatEvent, ChatRequest, Completion
+
+
+class OpenAIChatProvider(ChatProvider):
+    def __init__(
+        self,
+        name: str,
+        *,
+        client: httpx.Client,
+        model: str,
+        api_key_env: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name)
+        self._client = client
+        self.model = model
+        self._headers = {"Content-Type": "application/json"}
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise ModelUnavailableError(f"target {name!r}: the environment variable {api_key_env} is not set")
+            self._headers["Authorization"] = f"Bearer {key}"
+        self._parameters = parameters or {}
+
+    def complete(self, request: ChatRequest) -> Completion:
+        body = openai_body(request, stream=False, model=self.model, **self._parameters)
+        try:
+            response = self._client.post("chat/completions", content=json.dumps(body), headers=self._headers)
+        except httpx.HTTPError as error:
+            raise self._transport_error(error) from error
+        if response.status_code != 200:
+            raise self._status_error(response)
+        try:
+            return completion_from_openai(response.json(), self.name)
+        except ValueError as error:
+            raise ModelUnavailableError(f"target {self.name!r} sent a malformed reply", target=self.name) from error
+
+    def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        body = openai_body(request, stream=True, model=self.model, **self._parameters)
+        try:
+            with self._client.stream(
+                "POST", "chat/completions", content=json.dumps(body), headers=self._headers
+            ) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise self._status_error(response)
+                done = False
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        done = True
+                        break
+                    chunk = json.loads(payload)
+                    if "error" in chunk:
+                        message = (chunk["error"] or {}).get("message", "error")
+                        raise ModelUnavailableError(f"target {self.name!r} stream error: {message}", target=self.name)
+                    yield from events_from_openai_chunk(chunk)
+                if not done:  # the connection ended without [DONE]: a cut, not an answer
+                    raise ModelUnavailableError(f"target {self.name!r} ended its stream early", target=self.name)
+        except httpx.HTTPError as error:
+            raise self._transport_error(error) from error
+        except ValueError as error:
+            raise ModelUnavailableError(f"target {self.name!r} sent a malformed chunk", target=self.name) from error
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _transport_error(self, error: httpx.HTTPError) -> ModelUnavailableError:
+        if isinstance(error, httpx.TimeoutException):
+            return ModelTimeoutError(f"target {self.name!r} timed out ({type(error).__name__})", target=self.name)
+        return ModelUnavailableError(f"target {self.name!r} is unreachable ({type(error).__name__})", target=self.name)
+
+    def _status_error(self, response: httpx.Response) -> Exception:
+        message = _error_message(response)
+        status = response.status_code
+        if 400 <= status < 500 and status not in (408, 409, 429):
+            return ModelRequestError(f"the model refused the request: {message}", target=self.name)
+        return ModelUnavailableError(
+            f"target {self.name!r} answered {status}: {message}",
+            target=self.name,
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error or response.reason_phrase)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: rare from model servers; the backoff applies instead

@@ -1,0 +1,130 @@
+"""The circuit breaker with a clock the test controls, in memory and shared through DynamoDB (moto)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from strata.config import RESOURCES
+from strata.inference import (
+    BreakerPolicy,
+    BreakerState,
+    CircuitBreakers,
+    DynamoDBBreakerStore,
+    InMemoryBreakerStore,
+)
+
+POLICY = BreakerPolicy(failure_threshold=3, cooldown_s=30, probe_timeout_s=60, cache_ttl_s=1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def table() -> Iterator[object]:
+    spec = RESOURCES.breakers_table
+    with mock_aws():
+        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+        yield dynamodb.create_table(
+            TableName=spec.name,
+            KeySchema=[{"AttributeName": spec.partition_key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": spec.partition_key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> object:
+    if request.param == "memory":
+        return InMemoryBreakerStore()
+    return DynamoDBBreakerStore(request.getfixturevalue("table"))
+
+
+def test_breaker_opens_after_the_threshold_probes_after_the_cooldown_and_closes_on_success(store) -> None:
+    clock = Clock()
+    breakers = CircuitBreakers(store, POLICY, clock=clock)
+    for _ in range(2):
+        breakers.record_failure("a", "503")
+    assert breakers.allow("a") and breakers.state("a").state is BreakerState.CLOSED
+    breakers.record_failure("a", "503")
+    assert breakers.state("a").state is BreakerState.OPEN
+    assert not breakers.allow("a")
+    assert breakers.retry_after("a") == pytest.approx(30)
+
+    clock.now += 31
+    assert breakers.allow("a")  # the one probe
+    assert breakers.state("a").state is BreakerState.HALF_OPEN
+    assert not breakers.allow("a")  # no second call while the probe is out
+    breakers.record_success("a")
+    assert breakers.state("a").state is BreakerState.CLOSED and breakers.state("a").failures == 0
+    assert breakers.allow("a")
+
+
+def test_a_failed_probe_opens_the_breaker_again(store) -> None:
+    clock = Clock()
+    breakers = CircuitBreakers(store, POLICY, clock=clock)
+    for _ in range(3):
+        breakers.record_failure("a", "503")
+    clock.now += 31
+    assert breakers.allow("a")
+    breakers.record_failure("a", "still down")
+    record = breakers.state("a")
+    assert record.state is BreakerState.OPEN and record.last_error == "still down"
+    assert not breakers.allow("a")
+
+
+def test_a_probe_that_never_reports_back_frees_the_target_after_its_timeout(store) -> None:
+    clock = Clock()
+    breakers = CircuitBreakers(store, POLICY, clock=clock)
+    for _ in range(3):
+        breakers.record_failure("a", "503")
+    clock.now += 31
+    assert breakers.allow("a")
+    clock.now += 61
+    assert breakers.allow("a")
+
+
+def test_a_success_resets_the_consecutive_failures(store) -> None:
+    breakers = CircuitBreakers(store, POLICY, clock=Clock())
+    breakers.record_failure("a", "x")
+    breakers.record_failure("a", "x")
+    breakers.record_success("a")
+    breakers.record_failure("a", "x")
+    assert breakers.state("a").state is BreakerState.CLOSED
+
+
+def test_containers_share_the_state_and_only_one_of_them_sends_the_probe(table) -> None:
+    clock = Clock()
+    first = CircuitBreakers(DynamoDBBreakerStore(table), POLICY, clock=clock)
+    second = CircuitBreakers(DynamoDBBreakerStore(table), POLICY, clock=clock)
+    assert second.allow("a")  # caches "closed"
+    for _ in range(3):
+        first.record_failure("a", "503")
+    assert second.allow("a")  # its cache is still fresh: it learns within cache_ttl_s
+    clock.now += 1.5
+    assert not second.allow("a")  # opened by the other container
+
+    clock.now += 30
+    assert [first.allow("a"), second.allow("a")].count(True) == 1
+
+
+def test_an_unreachable_store_fails_open() -> None:
+    class Broken(InMemoryBreakerStore):
+        def get(self, target: str):
+            raise ConnectionError("dynamodb down")
+
+        def put(self, target, record, *, expected_version):
+            raise ConnectionError("dynamodb down")
+
+    breakers = CircuitBreakers(Broken(), POLICY, clock=Clock())
+    for _ in range(5):
+        breakers.record_failure("a", "x")
+    assert breakers.allow("a")

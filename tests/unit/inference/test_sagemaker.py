@@ -1,0 +1,46 @@
+"""The SageMaker provider: SSE lines split anywhere across payload parts decode to the same events."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strata.inference import ChatRequest, Finish, Message, SageMakerChatProvider, TextDelta, Usage
+from tests.fakes import FakeSageMakerRuntime
+
+REQUEST = ChatRequest(messages=(Message("user", "hi"),), max_tokens=20)
+
+TEXTS = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=8)
+
+
+def stream_bytes(texts: list[str]) -> bytes:
+    lines = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    lines += [{"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]} for t in texts]
+    lines.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+    lines.append({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": len(texts)}})
+    body = "".join(f"data: {json.dumps(line, ensure_ascii=False)}\n\n" for line in lines) + "data: [DONE]\n\n"
+    return body.encode()
+
+
+@given(texts=TEXTS, cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_events_are_the_same_however_the_payload_parts_split_the_lines(texts: list[str], cuts: list[int]) -> None:
+    data = stream_bytes(texts)
+    points = sorted({cut % (len(data) + 1) for cut in cuts})
+    parts = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True) if b > a]
+    runtime = FakeSageMakerRuntime(parts)
+
+    events = list(SageMakerChatProvider("default", client=runtime, endpoint="strata-chat").stream(REQUEST))
+
+    assert events == [*(TextDelta(t) for t in texts), Finish("length"), Usage(3, len(texts))]
+    assert runtime.streams[0].closed
+
+
+def test_an_inference_component_is_named_in_the_call() -> None:
+    runtime = FakeSageMakerRuntime([stream_bytes(["a"])])
+    provider = SageMakerChatProvider("default", client=runtime, endpoint="e", inference_component="chat-ic")
+    list(provider.stream(REQUEST))
+    assert runtime.calls[0]["InferenceComponentName"] == "chat-ic"
+    assert runtime.calls[0]["EndpointName"] == "e"
+    assert json.loads(runtime.calls[0]["Body"])["stream_options"] == {"include_usage": True}
