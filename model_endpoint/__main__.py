@@ -6,11 +6,14 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
 from model_endpoint.app import create_app
 from model_endpoint.config import ServerConfig
+from model_endpoint.state import ServerState
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -28,8 +31,57 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--embedding-endpoint", help="endpoint name for embeddings (default strata-embed)")
     parser.add_argument("--n-ctx", type=int, help="llama.cpp context window (default 2048)")
     parser.add_argument("--n-threads", type=int, help="llama.cpp threads (default: all cores)")
+    parser.add_argument(
+        "--embedding-batching",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="coalesce concurrent embedding requests into one forward pass (default on)",
+    )
+    parser.add_argument(
+        "--embedding-batch-window-ms", type=float, help="how long a lone request waits for company (default 2)"
+    )
+    parser.add_argument("--embedding-max-batch-size", type=int, help="texts per merged forward pass (default 32)")
+    parser.add_argument(
+        "--max-queued-generations", type=int, help="chat requests that may wait for the model; more get 503 (16)"
+    )
+    parser.add_argument(
+        "--graceful-shutdown-s", type=int, help="on SIGTERM, seconds streams in flight may take to finish (30)"
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, plus: the moment SIGTERM (or Ctrl-C) arrives, the app is marked draining.
+
+    uvicorn only reaches the app's lifespan shutdown after the open connections are done; until
+    then, ``/ping`` and every new request must already answer 503 so the load balancer and the
+    callers move on while the streams in flight finish.
+    """
+
+    def __init__(self, config: uvicorn.Config, state: ServerState) -> None:
+        super().__init__(config)
+        self._state = state
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._state.draining = True
+        super().handle_exit(sig, frame)
+
+
+def serve(app: FastAPI, config: ServerConfig, *, log_level: str = "info") -> None:
+    # One process, one event loop: the llama.cpp model is shared and serialized, so extra
+    # workers would only load more copies of it.
+    uvicorn_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=log_level,
+        access_log=False,
+        timeout_keep_alive=75,
+        # Without it uvicorn waits for open streams forever; with it they get this long to finish.
+        timeout_graceful_shutdown=config.graceful_shutdown_s,
+    )
+    DrainingServer(uvicorn_config, app.state.server).run()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -44,17 +96,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         embedding_endpoint=args.embedding_endpoint,
         n_ctx=args.n_ctx,
         n_threads=args.n_threads,
+        embedding_batching=args.embedding_batching,
+        embedding_batch_window_ms=args.embedding_batch_window_ms,
+        embedding_max_batch_size=args.embedding_max_batch_size,
+        max_queued_generations=args.max_queued_generations,
+        graceful_shutdown_s=args.graceful_shutdown_s,
     )
-    # One process, one event loop: the llama.cpp model is shared and serialized, so extra
-    # workers would only load more copies of it.
-    uvicorn.run(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        log_level=args.log_level,
-        access_log=False,
-        timeout_keep_alive=75,
-    )
+    serve(create_app(config), config, log_level=args.log_level)
 
 
 if __name__ == "__main__":

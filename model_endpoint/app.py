@@ -3,6 +3,8 @@
 Routes stay thin: read the body, hand it to ``invocations`` / ``sagemaker_runtime``, return
 what they answer. Models load in the background at start-up so ``GET /ping`` can say 503
 ("not yet") instead of refusing connections, which is what SageMaker's health check expects.
+At shutdown the server drains: new requests get 503, the generations and embedding passes
+still running finish, and only then are the models closed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,7 +20,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
 from model_endpoint import sagemaker_runtime
+from model_endpoint.admission import GenerationGate
 from model_endpoint.backends.base import ChatBackend, EmbeddingBackend
+from model_endpoint.batching import EmbeddingBatcher
 from model_endpoint.config import ServerConfig
 from model_endpoint.exceptions import InvalidRequestError
 from model_endpoint.invocations import invoke, invoke_chat, invoke_embeddings, parse_json
@@ -59,21 +63,63 @@ async def _load_models(state: ServerState) -> None:
         state.load_error = f"{type(exc).__name__}: {exc}"
         logger.exception("model loading failed; /ping stays 503")
         return
-    state.chat = OpenAIServingChat(state.chat_backend)
+    config = state.config
+    # Built here, on the server's event loop, which their waiting primitives belong to.
+    gate = GenerationGate(
+        max_running=config.max_concurrent_generations,
+        max_waiting=config.max_queued_generations,
+        retry_after_s=config.retry_after_s,
+    )
+    batcher = (
+        EmbeddingBatcher(
+            state.embedding_backend,
+            window_s=config.embedding_batch_window_ms / 1000,
+            max_batch_size=config.embedding_max_batch_size,
+        )
+        if config.embedding_batching
+        else None
+    )
+    state.chat = OpenAIServingChat(state.chat_backend, gate=gate)
     state.embeddings = TEIServingEmbeddings(
         state.embedding_backend,
-        auto_truncate=state.config.auto_truncate,
-        max_client_batch_size=state.config.max_client_batch_size,
+        auto_truncate=config.auto_truncate,
+        max_client_batch_size=config.max_client_batch_size,
+        batcher=batcher,
     )
     logger.info(
-        "model server ready in %.2fs: chat=%s, embeddings=%s (%d dims); endpoints %s, %s",
+        "model server ready in %.2fs: chat=%s, embeddings=%s (%d dims); endpoints %s, %s; "
+        "embedding batching %s; up to %d generation(s) queued",
         time.perf_counter() - started,
         state.chat_backend.model_name,
         state.embedding_backend.model_name,
         state.embedding_backend.dimensions,
-        state.config.chat_endpoint,
-        state.config.embedding_endpoint,
+        config.chat_endpoint,
+        config.embedding_endpoint,
+        f"on ({config.embedding_batch_window_ms:g} ms, {config.embedding_max_batch_size} texts)" if batcher else "off",
+        config.max_queued_generations,
     )
+
+
+async def _drain(state: ServerState) -> None:
+    """Wait (bounded) for the generations and embedding passes still running, before closing the models.
+
+    uvicorn has already waited for the open responses by now (``timeout_graceful_shutdown``),
+    but a generation whose response was cut still runs to its next token in a worker thread,
+    and a backend's ``close`` need not be safe to call while the model is in use.
+    """
+    waits: list[Awaitable[None]] = []
+    if state.chat is not None:
+        waits.append(state.chat.wait_idle())
+    if state.embeddings is not None:
+        waits.append(state.embeddings.aclose())
+    if not waits:
+        return
+    try:
+        await asyncio.wait_for(asyncio.gather(*waits), timeout=state.config.graceful_shutdown_s)
+    except TimeoutError:
+        logger.warning(
+            "work still running %.0fs into shutdown; closing the models anyway", state.config.graceful_shutdown_s
+        )
 
 
 def create_app(
@@ -97,15 +143,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.server = state
         loading = asyncio.create_task(_load_models(state))
         try:
             yield
         finally:
+            state.draining = True  # already set on SIGTERM when served by `python -m model_endpoint`
             await loading  # a half-loaded model must not be closed under the loader's feet
+            await _drain(state)
             await asyncio.to_thread(_close_backends, state)
 
     app = FastAPI(title="Strata model endpoint", lifespan=lifespan)
+    # On the app from the start (not only once the lifespan runs): the server's signal handler
+    # marks it draining through it.
+    app.state.server = state
     _add_routes(app)
     return app
 
@@ -124,7 +174,12 @@ def _add_routes(app: FastAPI) -> None:
         state = server_state(request)
         if state.ready:
             return JSONResponse({"status": "healthy"})
-        status = {"status": "failed", "error": state.load_error} if state.load_error else {"status": "loading"}
+        if state.draining:
+            status: dict[str, str | None] = {"status": "draining"}
+        elif state.load_error:
+            status = {"status": "failed", "error": state.load_error}
+        else:
+            status = {"status": "loading"}
         return JSONResponse(status, status_code=503)
 
     @app.post("/invocations")

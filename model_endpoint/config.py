@@ -19,6 +19,11 @@ class ENV:
     EMBEDDING_ENDPOINT_NAME = "STRATA_EMBEDDING_ENDPOINT_NAME"
     N_CTX = "STRATA_LLAMA_N_CTX"
     N_THREADS = "STRATA_LLAMA_N_THREADS"
+    EMBEDDING_BATCHING = "STRATA_EMBEDDING_BATCHING"
+    EMBEDDING_BATCH_WINDOW_MS = "STRATA_EMBEDDING_BATCH_WINDOW_MS"
+    EMBEDDING_MAX_BATCH_SIZE = "STRATA_EMBEDDING_MAX_BATCH_SIZE"
+    MAX_QUEUED_GENERATIONS = "STRATA_MAX_QUEUED_GENERATIONS"
+    GRACEFUL_SHUTDOWN_S = "STRATA_GRACEFUL_SHUTDOWN_S"
     # SageMaker sets SAGEMAKER_BIND_TO_PORT for multi-container endpoints; PORT is the common default.
     PORTS = ("SAGEMAKER_BIND_TO_PORT", "PORT")
 
@@ -52,6 +57,32 @@ class ServerConfig:
     auto_truncate: bool = True
     # Inputs per /invocations embeddings request (TEI's --max-client-batch-size default is 32).
     max_client_batch_size: int = 32
+    # Coalesce concurrent embedding requests into one forward pass: a lone request waits at most
+    # the window for company; a batch never grows past max_batch_size texts (one oversized
+    # client batch still runs, alone).
+    embedding_batching: bool = True
+    embedding_batch_window_ms: float = 2.0
+    embedding_max_batch_size: int = 32
+    # llama.cpp runs one generation at a time; up to max_queued_generations more wait their turn
+    # and the next one is answered 503 with Retry-After at once instead of piling up unbounded.
+    max_concurrent_generations: int = 1
+    max_queued_generations: int = 16
+    retry_after_s: int = 2
+    # On SIGTERM, how long streams in flight may take to finish before they are cut.
+    graceful_shutdown_s: int = 30
+
+    def __post_init__(self) -> None:
+        # Fail at start-up, naming the setting, rather than misbehave under load.
+        for name, value, least in (
+            ("embedding_batch_window_ms", self.embedding_batch_window_ms, 0),
+            ("embedding_max_batch_size", self.embedding_max_batch_size, 1),
+            ("max_concurrent_generations", self.max_concurrent_generations, 1),
+            ("max_queued_generations", self.max_queued_generations, 0),
+            ("retry_after_s", self.retry_after_s, 0),
+            ("graceful_shutdown_s", self.graceful_shutdown_s, 0),
+        ):
+            if value < least:
+                raise ValueError(f"{name} must be at least {least}, got {value}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ServerConfig:
@@ -66,9 +97,19 @@ class ServerConfig:
             values["chat_endpoint"] = name
         if name := env.get(ENV.EMBEDDING_ENDPOINT_NAME):
             values["embedding_endpoint"] = name
-        for key, var in (("n_ctx", ENV.N_CTX), ("n_threads", ENV.N_THREADS)):
+        for key, var in (
+            ("n_ctx", ENV.N_CTX),
+            ("n_threads", ENV.N_THREADS),
+            ("embedding_max_batch_size", ENV.EMBEDDING_MAX_BATCH_SIZE),
+            ("max_queued_generations", ENV.MAX_QUEUED_GENERATIONS),
+            ("graceful_shutdown_s", ENV.GRACEFUL_SHUTDOWN_S),
+        ):
             if raw := env.get(var):
                 values[key] = _parse_int(var, raw)
+        if raw := env.get(ENV.EMBEDDING_BATCH_WINDOW_MS):
+            values["embedding_batch_window_ms"] = _parse_float(ENV.EMBEDDING_BATCH_WINDOW_MS, raw)
+        if raw := env.get(ENV.EMBEDDING_BATCHING):
+            values["embedding_batching"] = _parse_bool(ENV.EMBEDDING_BATCHING, raw)
         for var in ENV.PORTS:
             if raw := env.get(var):
                 values["port"] = _parse_int(var, raw)
@@ -88,3 +129,23 @@ def _parse_int(var: str, raw: str) -> int:
     except ValueError:
         # Fail at start-up with the variable's name rather than at the first request.
         raise ValueError(f"{var} must be an integer, got {raw!r}") from None
+
+
+def _parse_float(var: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{var} must be a number, got {raw!r}") from None
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _parse_bool(var: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{var} must be true or false (1/0, yes/no, on/off), got {raw!r}")

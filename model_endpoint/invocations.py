@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from model_endpoint.exceptions import InvalidRequestError, ModelNotReadyError
+from model_endpoint.exceptions import InvalidRequestError
 from model_endpoint.protocol import ChatCompletionRequest, EmbedRequest, describe_validation_error
 from model_endpoint.serving_chat import openai_error_response
 from model_endpoint.serving_embeddings import tei_error_response
@@ -69,8 +69,8 @@ async def invoke(
 
 
 async def invoke_chat(state: ServerState, payload: Any, raw_request: Request | None) -> Response:
-    if state.chat is None:
-        return openai_error_response(_not_ready(state))
+    if state.chat is None or not state.ready:
+        return openai_error_response(state.unavailable_error())
     try:
         request = ChatCompletionRequest.model_validate(payload)
     except ValidationError as exc:
@@ -80,17 +80,11 @@ async def invoke_chat(state: ServerState, payload: Any, raw_request: Request | N
 
 
 async def invoke_embeddings(state: ServerState, payload: Any) -> Response:
-    if state.embeddings is None:
-        return tei_error_response(_not_ready(state))
+    if state.embeddings is None or not state.ready:
+        return tei_error_response(state.unavailable_error())
     try:
         request = EmbedRequest.model_validate(payload)
     except ValidationError as exc:
         # TEI answers a body that does not deserialize with 422.
         return tei_error_response(InvalidRequestError(describe_validation_error(exc)), status_code=422)
     return await state.embeddings.embed(request)
-
-
-def _not_ready(state: ServerState) -> ModelNotReadyError:
-    if state.load_error:
-        return ModelNotReadyError(f"the models failed to load: {state.load_error}")
-    return ModelNotReadyError("the models are still loading; retry when GET /ping answers 200")

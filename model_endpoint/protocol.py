@@ -94,12 +94,41 @@ class ChatCompletionRequest(_Request):
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
     n: Annotated[int, Field(ge=1, le=1)] = 1
+    # vLLM's extensions for prefilling the answer: with continue_final_message the last
+    # (assistant) message is left open and the model goes on writing it, rather than a new turn
+    # being started after it; add_generation_prompt=False renders no assistant header at all.
+    add_generation_prompt: bool = True
+    continue_final_message: bool = False
 
     @model_validator(mode="after")
     def _stream_options_need_stream(self) -> ChatCompletionRequest:
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed when stream is true")
         return self
+
+    @model_validator(mode="after")
+    def _continuation_is_coherent(self) -> ChatCompletionRequest:
+        if not self.continue_final_message:
+            return self
+        # Like vLLM: only an explicit add_generation_prompt=true conflicts; its default gives way.
+        if self.add_generation_prompt and "add_generation_prompt" in self.model_fields_set:
+            raise ValueError("Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
+        final = self.messages[-1]
+        if final.role != "assistant":
+            raise ValueError(
+                "`continue_final_message` needs the last message to be from the assistant "
+                f"(its text is what the model continues); the last message is from the {final.role}"
+            )
+        if not final.text().strip():
+            raise ValueError(
+                "`continue_final_message` needs text in the last assistant message to continue; "
+                "to start a fresh answer, leave `continue_final_message` out"
+            )
+        return self
+
+    def generation_prompt(self) -> bool:
+        """Whether to render the assistant header after the messages (never when continuing)."""
+        return self.add_generation_prompt and not self.continue_final_message
 
     def stop_list(self) -> list[str]:
         if self.stop is None:

@@ -13,14 +13,18 @@ What the real service does, and this module mirrors (botocore's service model
 - Errors are JSON ``{"message": ...}`` with the error code in ``x-amzn-ErrorType``, which
   botocore's rest-json parser turns into ``ClientError.response["Error"]["Code"]``.
   A container that answers 4xx/5xx surfaces as ``ModelError`` (HTTP 424) carrying
-  ``OriginalStatusCode`` and ``OriginalMessage``, as SageMaker reports it.
+  ``OriginalStatusCode`` and ``OriginalMessage``, as SageMaker reports it; a container that
+  is overloaded or shutting down (503) surfaces as ``ServiceUnavailable`` (HTTP 503, with its
+  ``Retry-After``), which boto3 and Strata's router treat as "retry / go elsewhere", not as
+  the caller's fault.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -67,11 +71,19 @@ def _request_id() -> str:
     return str(uuid.uuid4())
 
 
-def runtime_error(status_code: int, error_type: str, message: str, request_id: str, **fields: object) -> JSONResponse:
+def runtime_error(
+    status_code: int,
+    error_type: str,
+    message: str,
+    request_id: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **fields: object,
+) -> JSONResponse:
     return JSONResponse(
         {"message": message, **fields},
         status_code=status_code,
-        headers={ERROR_TYPE_HEADER: error_type, REQUEST_ID_HEADER: request_id},
+        headers={**(headers or {}), ERROR_TYPE_HEADER: error_type, REQUEST_ID_HEADER: request_id},
     )
 
 
@@ -97,6 +109,31 @@ async def _model_error(container: Response, *, variant: str, request_id: str) ->
     return runtime_error(424, "ModelError", message, request_id, OriginalStatusCode=status, OriginalMessage=original)
 
 
+async def _service_unavailable(container: Response, *, endpoint_name: str, request_id: str) -> JSONResponse:
+    """The container cannot take the request now (queue full, draining): a throttle, not a model error."""
+    message = _error_message(await read_body(container))
+    retry_after = container.headers.get("retry-after")
+    return runtime_error(
+        503,
+        "ServiceUnavailable",
+        f"Endpoint {endpoint_name} is unavailable: {message}",
+        request_id,
+        headers={"Retry-After": retry_after} if retry_after else None,
+    )
+
+
+def _error_message(body: bytes) -> str:
+    """The message of an OpenAI (``{"error": {"message"}}``) or TEI (``{"error": "..."}``) error body."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        error = json.loads(text).get("error")
+    except (json.JSONDecodeError, AttributeError):
+        return text
+    if isinstance(error, dict):
+        return str(error.get("message", text))
+    return str(error) if error else text
+
+
 async def _precheck(state: ServerState, endpoint_name: str, request: Request, request_id: str) -> Task | Response:
     """Resolve the endpoint and refuse what SageMaker itself would refuse before the container."""
     try:
@@ -109,8 +146,16 @@ async def _precheck(state: ServerState, endpoint_name: str, request: Request, re
         return runtime_error(400, "ValidationError", message, request_id)
     if not state.ready:
         # 503 ServiceUnavailable is what boto3 retries on its own while the models load.
-        reason = f"failed to load: {state.load_error}" if state.load_error else "still loading"
-        return runtime_error(503, "ServiceUnavailable", f"Endpoint {endpoint_name} is {reason}.", request_id)
+        error = state.unavailable_error()
+        if state.draining:
+            reason = "shutting down"
+        elif state.load_error:
+            reason = f"failed to load: {state.load_error}"
+        else:
+            reason = "still loading"
+        return runtime_error(
+            503, "ServiceUnavailable", f"Endpoint {endpoint_name} is {reason}.", request_id, headers=error.headers()
+        )
     return task
 
 
@@ -163,6 +208,8 @@ async def _invoke_container(
     if isinstance(task, Response):
         return task
     container = await invoke(state, await request.body(), request, expected=task)
+    if container.status_code == 503:
+        return await _service_unavailable(container, endpoint_name=endpoint_name, request_id=request_id)
     if container.status_code >= 400:
         return await _model_error(container, variant=state.config.variant_name, request_id=request_id)
     return _Answer(container)

@@ -1,4 +1,8 @@
-"""OpenAI chat completions on top of a ``ChatBackend``, buffered or as SSE (like vLLM's)."""
+"""OpenAI chat completions on top of a ``ChatBackend``, buffered or as SSE (like vLLM's).
+
+Every generation first takes a slot from a ``GenerationGate``: the model runs one at a time,
+a bounded number wait, and the rest are answered 503 with ``Retry-After`` straight away.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from collections.abc import AsyncIterator
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
+from model_endpoint.admission import GenerationGate
 from model_endpoint.backends.base import (
     ChatBackend,
     ChatMessage,
@@ -49,7 +54,7 @@ def openai_error_response(exc: ModelEndpointError) -> JSONResponse:
     body = ErrorResponse(
         error=ErrorInfo(message=exc.message, type=exc.error_type, param=exc.param, code=exc.status_code)
     )
-    return JSONResponse(body.model_dump(), status_code=exc.status_code)
+    return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers())
 
 
 def _as_endpoint_error(exc: Exception) -> ModelEndpointError:
@@ -67,19 +72,30 @@ def _sse(payload: str) -> bytes:
 class OpenAIServingChat:
     """Turns chat-completion requests into backend generations and shapes the replies."""
 
-    def __init__(self, backend: ChatBackend) -> None:
+    def __init__(self, backend: ChatBackend, *, gate: GenerationGate) -> None:
         self._backend = backend
+        self._gate = gate
 
     @property
     def model_name(self) -> str:
         return self._backend.model_name
 
+    async def wait_idle(self) -> None:
+        """Return once no generation runs or waits: the model can then be closed safely."""
+        await self._gate.wait_idle()
+
     async def create_chat_completion(
         self, request: ChatCompletionRequest, raw_request: Request | None = None
     ) -> Response:
         params = _to_params(request)
+        try:
+            slot = await self._gate.acquire(abandoned=raw_request.is_disconnected if raw_request else None)
+        except ModelEndpointError as exc:
+            return openai_error_response(exc)
+        # The slot goes back when the backend's generation has really ended (client gone included),
+        # not when the response is sent: that is when the model is free for the next one.
         events: ThreadedIterator[GenerationEvent] = ThreadedIterator(
-            lambda cancelled: self._backend.generate(params, cancelled)
+            lambda cancelled: self._backend.generate(params, cancelled), on_finish=slot.release
         )
         # Wait for the first event before answering: errors found before any token (prompt too
         # long, bad template) still get a proper HTTP status instead of a broken stream.
@@ -182,6 +198,8 @@ def _to_params(request: ChatCompletionRequest) -> ChatParams:
         seed=request.seed,
         presence_penalty=request.presence_penalty,
         frequency_penalty=request.frequency_penalty,
+        add_generation_prompt=request.generation_prompt(),
+        continue_final_message=request.continue_final_message,
     )
 
 

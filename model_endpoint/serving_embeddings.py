@@ -9,12 +9,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from model_endpoint.backends.base import EmbeddingBackend
+from model_endpoint.batching import EmbeddingBatcher, EmbedOptions
 from model_endpoint.exceptions import (
     BackendError,
     InvalidRequestError,
     ModelEndpointError,
-    ModelNotReadyError,
     PayloadTooLargeError,
+    ServerOverloadedError,
+    ServiceUnavailableError,
 )
 from model_endpoint.protocol import EmbedRequest, TEIErrorResponse
 
@@ -29,23 +31,37 @@ def _tei_error_type(exc: ModelEndpointError) -> str:
         return "Validation"
     if isinstance(exc, InvalidRequestError):
         return "Empty" if exc.param == "inputs" else "Validation"
-    if isinstance(exc, ModelNotReadyError):
+    if isinstance(exc, ServerOverloadedError):
+        return "Overloaded"
+    if isinstance(exc, ServiceUnavailableError):
         return "Unhealthy"
     return "Backend"
 
 
 def tei_error_response(exc: ModelEndpointError, status_code: int | None = None) -> JSONResponse:
     body = TEIErrorResponse(error=exc.message, error_type=_tei_error_type(exc))
-    return JSONResponse(body.model_dump(), status_code=status_code or exc.status_code)
+    return JSONResponse(body.model_dump(), status_code=status_code or exc.status_code, headers=exc.headers())
 
 
 class TEIServingEmbeddings:
-    """Validates the batch, embeds it off the event loop and answers ``list[list[float]]``."""
+    """Validates the batch, embeds it off the event loop and answers ``list[list[float]]``.
 
-    def __init__(self, backend: EmbeddingBackend, *, auto_truncate: bool, max_client_batch_size: int) -> None:
+    With a ``batcher``, concurrent requests share forward passes; without one, each request
+    runs its own pass (the backend still runs them one at a time).
+    """
+
+    def __init__(
+        self,
+        backend: EmbeddingBackend,
+        *,
+        auto_truncate: bool,
+        max_client_batch_size: int,
+        batcher: EmbeddingBatcher | None = None,
+    ) -> None:
         self._backend = backend
         self._auto_truncate = auto_truncate
         self._max_client_batch_size = max_client_batch_size
+        self._batcher = batcher
 
     @property
     def model_name(self) -> str:
@@ -54,14 +70,12 @@ class TEIServingEmbeddings:
     async def embed(self, request: EmbedRequest) -> Response:
         try:
             texts = self._validated_texts(request)
-            truncate = self._auto_truncate if request.truncate is None else request.truncate
-            vectors = await run_in_threadpool(
-                self._backend.embed,
-                texts,
+            options = EmbedOptions(
                 normalize=request.normalize,
-                truncate=truncate,
+                truncate=self._auto_truncate if request.truncate is None else request.truncate,
                 truncate_left=request.truncation_direction.lower() == "left",
             )
+            vectors = await self._embed(texts, options)
         except ModelEndpointError as exc:
             return tei_error_response(exc)
         except Exception as exc:
@@ -69,6 +83,22 @@ class TEIServingEmbeddings:
             return tei_error_response(BackendError("the model failed while embedding; see the server log"))
         # Vectors are plain floats; json.dumps is enough and skips a pydantic pass over 384*N numbers.
         return Response(json.dumps(vectors, separators=(",", ":")), media_type="application/json")
+
+    async def aclose(self) -> None:
+        """Let the embedding passes already queued finish (at shutdown, before the model is closed)."""
+        if self._batcher is not None:
+            await self._batcher.aclose()
+
+    async def _embed(self, texts: list[str], options: EmbedOptions) -> list[list[float]]:
+        if self._batcher is not None:
+            return await self._batcher.embed(texts, options)
+        return await run_in_threadpool(
+            self._backend.embed,
+            texts,
+            normalize=options.normalize,
+            truncate=options.truncate,
+            truncate_left=options.truncate_left,
+        )
 
     def _validated_texts(self, request: EmbedRequest) -> list[str]:
         texts = request.texts()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from model_endpoint.exceptions import ModelNotReadyError, ServerDrainingError, ServiceUnavailableError
+
 if TYPE_CHECKING:
     from starlette.requests import Request
 
@@ -25,10 +27,25 @@ class ServerState:
     chat: OpenAIServingChat | None = None
     embeddings: TEIServingEmbeddings | None = None
     load_error: str | None = None
+    # Set when shutdown begins (SIGTERM): requests in flight finish, new ones are refused with 503
+    # and /ping turns 503 so a load balancer stops sending any.
+    draining: bool = False
 
     @property
     def ready(self) -> bool:
-        return self.chat is not None and self.embeddings is not None
+        """Both models loaded and not shutting down: what /ping reports."""
+        return self.chat is not None and self.embeddings is not None and not self.draining
+
+    def unavailable_error(self) -> ServiceUnavailableError:
+        """Why the server cannot take a request now (call it when ``ready`` is false)."""
+        if self.draining:
+            return ServerDrainingError(
+                "the server is shutting down; retry, another instance will answer",
+                retry_after_s=self.config.retry_after_s,
+            )
+        if self.load_error:
+            return ModelNotReadyError(f"the models failed to load: {self.load_error}")
+        return ModelNotReadyError("the models are still loading; retry when GET /ping answers 200")
 
 
 def server_state(request: Request) -> ServerState:

@@ -3,11 +3,14 @@
 The iterator runs in a worker thread; each item is handed to the event loop as soon as it
 exists, so a streamed response sends every token the moment the model produces it.
 Cancelling (client gone) sets a ``threading.Event`` the backend checks between tokens.
+``on_finish`` runs on the event loop once the worker has let go of the iterator, which is
+when the model is really free again (a cancelled generation still runs to its next token).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -29,14 +32,27 @@ class ThreadedIterator(Generic[T]):
     >>> events.cancel()  # always, e.g. in ``finally``: stops the worker at the next item
     """
 
-    def __init__(self, produce: Callable[[threading.Event], Iterator[T]]) -> None:
+    def __init__(
+        self,
+        produce: Callable[[threading.Event], Iterator[T]],
+        *,
+        on_finish: Callable[[], None] | None = None,
+    ) -> None:
         self._produce = produce
+        self._on_finish = on_finish
         self._cancelled = threading.Event()
         self._queue: asyncio.Queue[tuple[object, BaseException | None]] | None = None
         self._done = False
 
     def cancel(self) -> None:
         self._cancelled.set()
+        if self._queue is None:  # never started: no worker will ever report the end
+            self._finish()
+
+    def _finish(self) -> None:
+        on_finish, self._on_finish = self._on_finish, None
+        if on_finish is not None:
+            on_finish()
 
     @property
     def cancelled(self) -> bool:
@@ -81,8 +97,12 @@ class ThreadedIterator(Generic[T]):
             else:
                 hand_over(_END)
             finally:
-                close = getattr(iterator, "close", None)
-                if close is not None:
-                    close()  # a generator holding a lock releases it now, not at GC time
+                try:
+                    close = getattr(iterator, "close", None)
+                    if close is not None:
+                        close()  # a generator holding a lock releases it now, not at GC time
+                finally:
+                    with contextlib.suppress(RuntimeError):  # loop closed: nothing left to tell
+                        loop.call_soon_threadsafe(self._finish)
 
         loop.run_in_executor(None, work)

@@ -45,6 +45,11 @@ class ChatParams:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    # Render the assistant header after the messages, so the model starts a new answer.
+    add_generation_prompt: bool = True
+    # Leave the last (assistant) message open: the model continues its text, and only the new
+    # text is generated. Excludes add_generation_prompt.
+    continue_final_message: bool = False
 
 
 @dataclass(frozen=True, slots=True)

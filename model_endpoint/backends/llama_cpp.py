@@ -4,7 +4,10 @@ The token loop is ours rather than ``create_chat_completion(stream=True)`` so th
 reaches the caller as soon as it is sampled, cancellation is checked between tokens, and the
 usage counts are exact in streaming mode too (llama-cpp-python only counts when buffered).
 Prompt rendering still uses the model's own chat template through llama-cpp-python's
-``Jinja2ChatFormatter``, exactly as ``create_chat_completion`` does.
+``Jinja2ChatFormatter``, exactly as ``create_chat_completion`` does. Continuing a final
+assistant message (vLLM's ``continue_final_message``) renders the conversation without a
+generation prompt and cuts what the template wrote after that message's text (its end-of-turn
+marker), the way transformers' ``apply_chat_template`` does for vLLM.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ class LlamaCppChatBackend(ChatBackend):
         self._model_name = model_name
         self._lock = threading.Lock()
         self._llm: Llama | None = None
-        self._render: Callable[[list[dict[str, str]]], str] | None = None
+        self._render: Callable[[list[dict[str, str]], bool], str] | None = None
         self._is_eog: Callable[[int], bool] | None = None
 
     @property
@@ -114,13 +117,22 @@ class LlamaCppChatBackend(ChatBackend):
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise BackendError(f"{path.name} has no chat template in its GGUF metadata")
-        formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=_token_text(llm, llm.token_eos()),
-            bos_token=_token_text(llm, llm.token_bos()),
-        )
+        # The formatter fixes add_generation_prompt when built (it cannot be passed per call): one of each.
+        formatters = {
+            flag: Jinja2ChatFormatter(
+                template=template,
+                eos_token=_token_text(llm, llm.token_eos()),
+                bos_token=_token_text(llm, llm.token_bos()),
+                add_generation_prompt=flag,
+            )
+            for flag in (True, False)
+        }
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        self._render = lambda messages: formatter(messages=messages).prompt  # type: ignore[arg-type]
+
+        def render(messages: list[dict[str, str]], generation_prompt: bool) -> str:
+            return formatters[generation_prompt](messages=messages).prompt  # type: ignore[arg-type]
+
+        self._render = render
         # End-of-generation covers every "turn over" token (<|im_end|>, <|endoftext|>, ...),
         # not only the single EOS id.
         self._is_eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
@@ -196,13 +208,9 @@ class LlamaCppChatBackend(ChatBackend):
         yield GenerationEnd(finish, Usage(len(prompt_tokens), len(completion)))
 
     def _tokenize_prompt(
-        self, llm: Llama, render: Callable[[list[dict[str, str]]], str], params: ChatParams
+        self, llm: Llama, render: Callable[[list[dict[str, str]], bool], str], params: ChatParams
     ) -> list[int]:
-        messages = [{"role": m.role, "content": m.content} for m in params.messages]
-        try:
-            prompt = render(messages)
-        except Exception as exc:  # the template raises on conversations it cannot express
-            raise InvalidRequestError(f"the chat template rejected the messages: {exc}", param="messages") from exc
+        prompt = _render_prompt(render, params)
         # The template already wrote the special tokens, as create_chat_completion assumes.
         tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) >= self._n_ctx:
@@ -226,6 +234,37 @@ class LlamaCppChatBackend(ChatBackend):
                 param="max_tokens",
             )
         return params.max_tokens
+
+
+def _render_prompt(render: Callable[[list[dict[str, str]], bool], str], params: ChatParams) -> str:
+    messages = [{"role": m.role, "content": m.content} for m in params.messages]
+    try:
+        if not params.continue_final_message:
+            return render(messages, params.add_generation_prompt)
+        rendered = render(messages, False)
+    except Exception as exc:  # the template raises on conversations it cannot express
+        raise InvalidRequestError(f"the chat template rejected the messages: {exc}", param="messages") from exc
+    final = params.messages[-1]
+    if final.role != "assistant":  # checked by the protocol too; the backend must not guess
+        raise InvalidRequestError("only a final assistant message can be continued", param="messages")
+    return _open_final_message(rendered, final.content)
+
+
+def _open_final_message(rendered: str, final_text: str) -> str:
+    """The rendered conversation up to the end of the final message's text.
+
+    Whatever the template wrote after it (``<|im_end|>`` and a newline for SmolLM2) would close
+    the turn; without it the model goes on writing the same message. Some templates trim
+    message text, hence the second, stripped, attempt (as transformers does).
+    """
+    for needle in (final_text, final_text.strip()):
+        index = rendered.rfind(needle) if needle else -1
+        if index != -1:
+            return rendered[: index + len(needle)]
+    raise InvalidRequestError(
+        "the chat template does not write the final message's text as sent, so it cannot be continued",
+        param="messages",
+    )
 
 
 def _token_text(llm: Llama, token: int) -> str:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -40,10 +42,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _start_server(log_path: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("model_endpoint") / "server.log"
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -58,15 +58,25 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    _wait_until_ready(url, process, log_path)
+    return process, url
+
+
+def _stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
     try:
-        _wait_until_ready(url, process, log_path)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, url = _start_server(tmp_path_factory.mktemp("model_endpoint") / "server.log")
+    try:
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop_server(process)
 
 
 def _wait_until_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
@@ -80,6 +90,7 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log_path: Path) -> No
         except httpx.TransportError:
             pass
         time.sleep(0.2)
+    process.kill()
     pytest.fail(f"model server not ready after {READY_TIMEOUT_S}s:\n{log_path.read_text()}")
 
 
@@ -256,6 +267,24 @@ def test_streamed_stop_string_is_held_back_across_tokens(http: httpx.Client):
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
+def test_continue_final_message_goes_on_with_the_assistant_text_instead_of_starting_a_new_turn(http: httpx.Client):
+    prefix = "The capital of France is"
+    messages = [{"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": prefix}]
+    request = {"messages": messages, "max_tokens": 12, "temperature": 0}
+
+    continued = http.post("/invocations", json={**request, "continue_final_message": True}).json()
+    new_turn = http.post("/invocations", json=request).json()
+
+    text = continued["choices"][0]["message"]["content"]
+    assert "Paris" in text
+    assert text.startswith(" ")  # the next word of the open sentence, not a fresh message
+    assert prefix not in text  # only the new text comes back
+    assert "<|im_start|>" not in text and "assistant" not in text
+    # The same conversation without continuation gets the open message closed and a new turn:
+    # one more turn's markers in the prompt than the continuation has.
+    assert new_turn["usage"]["prompt_tokens"] > continued["usage"]["prompt_tokens"]
+
+
 def test_embeddings_are_384_dim_normalized_and_similar_texts_are_closer(http: httpx.Client):
     texts = [
         "The cat sat on the mat.",
@@ -272,6 +301,18 @@ def test_embeddings_are_384_dim_normalized_and_similar_texts_are_closer(http: ht
     assert all(len(v) == 384 for v in vectors)
     assert all(abs(math.hypot(*v) - 1.0) < 1e-3 for v in vectors)
     assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.2
+
+
+def test_concurrent_embedding_requests_get_the_vectors_each_would_get_alone(server_url: str, http: httpx.Client):
+    # Coalesced into shared forward passes (padded to the longest text), each still gets its own vector.
+    texts = [f"Sentence number {i} is {'quite ' * i}long." for i in range(12)]
+    alone = [http.post("/invocations", json={"inputs": text}).json()[0] for text in texts]
+
+    with httpx.Client(base_url=server_url, timeout=60) as client, ThreadPoolExecutor(len(texts)) as pool:
+        together = list(pool.map(lambda text: client.post("/invocations", json={"inputs": text}).json()[0], texts))
+
+    for single, merged in zip(alone, together, strict=True):
+        assert max(abs(a - b) for a, b in zip(single, merged, strict=True)) < 1e-4
 
 
 def test_embeddings_single_string_and_normalize_false(http: httpx.Client):
@@ -304,6 +345,22 @@ def test_long_input_is_truncated_by_default_and_rejected_when_truncate_is_false(
         (json.dumps({"messages": FRANCE, "n": 2}).encode(), 400, "n:"),
         (json.dumps({"messages": FRANCE, "max_tokens": 4000}).encode(), 400, "maximum context length"),
         (json.dumps({"messages": [{"role": "user", "content": "hi " * 3000}]}).encode(), 400, "context"),
+        (
+            json.dumps({"messages": FRANCE, "continue_final_message": True}).encode(),
+            400,
+            "last message to be from the assistant",
+        ),
+        (
+            json.dumps(
+                {
+                    "messages": [*FRANCE, {"role": "assistant", "content": "Paris"}],
+                    "continue_final_message": True,
+                    "add_generation_prompt": True,
+                }
+            ).encode(),
+            400,
+            "Cannot set both",
+        ),
     ],
     ids=[
         "bad-json",
@@ -315,6 +372,8 @@ def test_long_input_is_truncated_by_default_and_rejected_when_truncate_is_false(
         "n>1",
         "max-tokens-over-context",
         "prompt-over-context",
+        "continue-non-assistant",
+        "continue-and-generation-prompt",
     ],
 )
 def test_bad_chat_input_answers_400_with_openai_error(http: httpx.Client, body: bytes, status: int, fragment: str):
@@ -451,6 +510,43 @@ def test_boto3_body_for_the_other_model_raises_model_error(runtime):
 
     assert caught.value.response["Error"]["Code"] == "ModelError"
     assert "serves embeddings" in caught.value.response["Error"]["Message"]
+
+
+# -- graceful shutdown, on a server of its own -----------------------------------------------------
+
+
+def test_sigterm_lets_the_stream_in_flight_finish_then_the_server_exits(tmp_path: Path):
+    process, url = _start_server(tmp_path / "server.log")
+    try:
+        body = {"messages": STORY, "max_tokens": 48, "temperature": 0, "stream": True}
+        with (
+            httpx.Client(base_url=url, timeout=60) as client,
+            client.stream("POST", "/invocations", json=body) as response,
+        ):
+            lines = response.iter_lines()
+            received = [next(lines)]  # the role chunk: the generation is running
+            # WHEN the container is told to stop mid-stream
+            process.send_signal(signal.SIGTERM)
+            # THEN a new request is turned away (503 while draining, or no longer accepted at all)
+            try:
+                late = httpx.post(f"{url}/invocations", json={"messages": FRANCE, "max_tokens": 2}, timeout=5)
+                assert late.status_code == 503
+            except httpx.TransportError:
+                pass
+            # AND the stream in flight still runs to its end
+            received += list(lines)
+
+        payloads = [line.removeprefix("data: ") for line in received if line]
+        assert payloads[-1] == "[DONE]"
+        chunks = [json.loads(p) for p in payloads[:-1]]
+        assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+        assert sum(bool(c["choices"][0]["delta"].get("content")) for c in chunks) >= 20
+        # uvicorn exits cleanly (it re-raises the captured SIGTERM once shut down)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert "closing the models anyway" not in (tmp_path / "server.log").read_text()
+    finally:
+        if process.poll() is None:
+            _stop_server(process)
 
 
 # -- readiness, with backends whose loading the test controls -----------------------------------
