@@ -6,10 +6,10 @@ The request flow: the authorizer already resolved the tenant → retrieve and as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +18,7 @@ from strata.chat import ChatCompletionRequest, ChatService, new_request_id
 from strata.inference import DONE, encode_sse
 from strata.observability import function_logger
 from strata.web import CurrentPrincipal, chat_service, install_error_handlers, public_error_body
+from strata.web.streaming import ThreadedStream
 
 logger = function_logger("strata-chat")
 
@@ -25,9 +26,9 @@ app = FastAPI(title="Strata chat", version="0.1.0")
 install_error_handlers(app)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# An open stream waits in a worker thread for each next chunk. Streams get threads of their own
-# so that many of them cannot starve the request handling that shares the default pool (40).
-STREAM_READERS = anyio.CapacityLimiter(256)
+# Each open stream is read by one thread of its own, so that many of them cannot starve the
+# request handling that shares the default pool (40); 256 is this process's ceiling of streams.
+STREAM_READERS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="chat-stream")
 
 
 @app.post("/v1/chat/completions")
@@ -37,33 +38,38 @@ async def chat_completions(
     chat: Annotated[ChatService, Depends(chat_service)],
 ) -> Any:
     chat.target_for(request.model)  # an unknown model is a 404 before anything streams
-    prepared = await run_in_threadpool(chat.prepare, request, principal, new_request_id())
+    request_id = new_request_id()
     if not request.stream:
-        return await run_in_threadpool(chat.complete, request, prepared)
-    chunks = chat.stream(request, prepared)
-    # Pull the first chunk before answering: an endpoint that is down or refuses the request is
-    # an HTTP error with the right status, not a 200 with a broken stream.
-    first = await anyio.to_thread.run_sync(next, chunks, None, limiter=STREAM_READERS)
+        return await run_in_threadpool(lambda: chat.complete(request, chat.prepare(request, principal, request_id)))
+
+    def pipeline() -> Any:
+        yield from chat.stream(request, chat.prepare(request, principal, request_id))
+
+    chunks: ThreadedStream[dict[str, Any]] = ThreadedStream(pipeline, executor=STREAM_READERS)
+    # Wait for the first chunk before answering: retrieval or a model that is down or refuses
+    # the request is an HTTP error with the right status, not a 200 with a broken stream.
+    try:
+        first = await anext(chunks)
+    except BaseException:
+        await chunks.aclose()
+        raise
     return StreamingResponse(
-        _sse(first, chunks, prepared.request_id),
+        _sse(first, chunks, request_id),
         media_type="text/event-stream",
-        headers={**SSE_HEADERS, "x-request-id": prepared.request_id},
+        headers={**SSE_HEADERS, "x-request-id": request_id},
     )
 
 
-async def _sse(
-    first: dict[str, Any] | None, rest: Generator[dict[str, Any], None, None], request_id: str
-) -> AsyncIterator[str]:
+async def _sse(first: dict[str, Any], rest: ThreadedStream[dict[str, Any]], request_id: str) -> AsyncIterator[str]:
     try:
-        chunk = first
-        while chunk is not None:
+        yield encode_sse(first)
+        async for chunk in rest:
             yield encode_sse(chunk)
-            chunk = await anyio.to_thread.run_sync(next, rest, None, limiter=STREAM_READERS)
     except Exception as error:  # the headers are sent: report in the stream, as OpenAI does
         logger.exception("chat stream %s failed", request_id)
         yield encode_sse(public_error_body(error)[1])
         return
     finally:
         # Also when the client leaves: closing the upstream stream stops the model's generation.
-        rest.close()
+        await rest.aclose()
     yield encode_sse(DONE)

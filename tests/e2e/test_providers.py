@@ -12,7 +12,7 @@ import pytest
 from strata.documents import document_id_for
 from tests.support import DATASET, RunningStack, start_stack
 
-KANGAROO = DATASET / "documents" / "s08_set1_a1_kangaroo.txt"
+LEOPARD = DATASET / "documents" / "s08_set1_a2_leopard.txt"
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +44,15 @@ def openai_stack(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def chat_with_citations(stack: RunningStack, model: str = "default") -> None:
-    key = f"tenants/{stack.env['STRATA_TENANT']}/providers/kangaroo.txt"
-    stack.boto3_client("s3").put_object(
-        Bucket=stack.env["STRATA_DOCUMENTS_BUCKET"], Key=key, Body=KANGAROO.read_bytes()
-    )
+    key = f"tenants/{stack.env['STRATA_TENANT']}/providers/leopard.txt"
+    stack.boto3_client("s3").put_object(Bucket=stack.env["STRATA_DOCUMENTS_BUCKET"], Key=key, Body=LEOPARD.read_bytes())
     stack.wait_for_status(document_id_for(key), "indexed")
 
     client = openai.OpenAI(base_url=stack.api_url, api_key=stack.env["STRATA_API_KEY"])
     contents, last = [], None
     for chunk in client.chat.completions.create(
         model=model,
-        messages=[{"role": "user", "content": "What do kangaroos eat?"}],
+        messages=[{"role": "user", "content": "What do leopards hunt?"}],
         stream=True,
         max_tokens=32,
         stream_options={"include_usage": True},
@@ -66,7 +64,7 @@ def chat_with_citations(stack: RunningStack, model: str = "default") -> None:
     assert last.usage.prompt_tokens > 100 and 0 < last.usage.completion_tokens <= 32
     # The chunk before the usage one carries the citations.
     buffered = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "What do kangaroos eat?"}], max_tokens=16
+        model=model, messages=[{"role": "user", "content": "What do leopards hunt?"}], max_tokens=16
     )
     strata = buffered.model_extra["strata"]
     assert key in [c["source_key"] for c in strata["citations"]]
