@@ -48,7 +48,11 @@ class Settings(BaseSettings):
     chat_tokenizer: str | None = "smollm2"
     embedding_endpoint: str = "strata-embed"
     max_output_tokens: int = Field(default=256, ge=1, le=4096)
-    breaker_failure_threshold: int = Field(default=5, ge=1)
+    # A target's breaker opens when this share of a container's last ``breaker_window`` calls to
+    # it failed (at least ``breaker_min_calls`` of them), for ``breaker_cooldown_s``.
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_window: int = Field(default=20, ge=1)
+    breaker_min_calls: int = Field(default=5, ge=1)
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     response_cache_ttl_s: int = Field(default=3600, ge=0)  # 0 turns the response cache off
 

@@ -1,10 +1,12 @@
 """A circuit breaker per model target, its state shared by every Lambda container.
 
-closed ──(``failure_threshold`` failures in a row)──▶ open ──(``cooldown_s``)──▶ half-open: one
-probe is let through (the container that wins a conditional write); its success closes the
-breaker, its failure opens it again. The state lives in one DynamoDB item per target; each
-container reads it through a short local cache, and writes only on changes, so the hot path of a
-healthy target costs one read per ``cache_ttl_s``.
+closed ──(a failure rate of ``failure_rate`` over the last ``window`` calls, at least
+``min_calls`` of them)──▶ open ──(``cooldown_s``)──▶ half-open: one probe is let through (the
+container that wins a conditional write); its success closes the breaker, its failure opens it
+again. Each container judges the calls it made itself (a rate over a window, not "N in a row",
+which concurrent callers cannot agree on); the state they act on lives in one DynamoDB item per
+target, read through a short local cache and written only on a transition, so neither a healthy
+nor a failing call costs a write.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -32,7 +35,7 @@ class BreakerState(StrEnum):
 @dataclass(frozen=True, slots=True)
 class BreakerRecord:
     state: BreakerState = BreakerState.CLOSED
-    failures: int = 0  # consecutive
+    failures: int = 0  # failed calls in the window that opened it
     opened_at: float = 0.0
     probe_until: float = 0.0  # a half-open probe in flight holds the target until then
     last_error: str | None = None
@@ -112,7 +115,9 @@ class DynamoDBBreakerStore(BreakerStore):
 
 @dataclass(frozen=True, slots=True)
 class BreakerPolicy:
-    failure_threshold: int = 5
+    failure_rate: float = 0.5
+    window: int = 20  # the last calls a container judges a target by
+    min_calls: int = 5  # a dead target opens after this many calls, all failed
     cooldown_s: float = 30.0
     probe_timeout_s: float = 60.0  # a probe that never reports back frees the target after this
     cache_ttl_s: float = 1.0
@@ -132,6 +137,7 @@ class CircuitBreakers:
         self.policy = policy or BreakerPolicy()
         self._clock = clock
         self._cache: dict[str, tuple[float, BreakerRecord]] = {}
+        self._calls: dict[str, deque[bool]] = {}  # this container's recent outcomes per target
         self._lock = threading.Lock()
 
     def state(self, target: str) -> BreakerRecord:
@@ -157,32 +163,34 @@ class CircuitBreakers:
         return self._write(target, record, probe)
 
     def record_success(self, target: str) -> None:
+        self._record(target, ok=True)
         record = self._read(target)
-        if record.state is BreakerState.CLOSED and record.failures == 0:
+        if record.state is BreakerState.CLOSED:
             return  # the hot path: nothing changes, nothing is written
-        closed = BreakerRecord(version=record.version + 1)
-        if self._write(target, record, closed) and record.state is not BreakerState.CLOSED:
+        # A probe (or a call that started before the breaker opened) came back healthy.
+        if self._write(target, record, BreakerRecord(version=record.version + 1)):
             logger.info("breaker of %s closed", target)
 
     def record_failure(self, target: str, error: Exception | str) -> None:
-        message = str(error)
-        for _ in range(3):  # lost races re-read and re-apply
-            record = self._read(target, fresh=True)
-            now = self._clock()
-            failures = record.failures + 1
-            opens = record.state is BreakerState.HALF_OPEN or failures >= self.policy.failure_threshold
-            if record.state is BreakerState.OPEN:
-                updated = replace(record, failures=failures, last_error=message, version=record.version + 1)
-            elif opens:
-                updated = BreakerRecord(
-                    BreakerState.OPEN, failures, opened_at=now, last_error=message, version=record.version + 1
-                )
-            else:
-                updated = replace(record, failures=failures, last_error=message, version=record.version + 1)
-            if self._write(target, record, updated):
-                if opens and record.state is not BreakerState.OPEN:
-                    logger.warning("breaker of %s opened: %s", target, message)
-                return
+        failures, calls = self._record(target, ok=False)
+        record = self._read(target)
+        tripped = calls >= self.policy.min_calls and failures >= self.policy.failure_rate * calls
+        if record.state is BreakerState.OPEN or not (tripped or record.state is BreakerState.HALF_OPEN):
+            return
+        opened = BreakerRecord(
+            BreakerState.OPEN, failures, opened_at=self._clock(), last_error=str(error), version=record.version + 1
+        )
+        if self._write(target, record, opened):
+            logger.warning("breaker of %s opened (%d of the last %d calls failed): %s", target, failures, calls, error)
+            with self._lock:
+                self._calls.pop(target, None)  # judged afresh once it closes
+
+    def _record(self, target: str, *, ok: bool) -> tuple[int, int]:
+        """Add an outcome to this container's window; the window's (failures, calls)."""
+        with self._lock:
+            calls = self._calls.setdefault(target, deque(maxlen=self.policy.window))
+            calls.append(ok)
+            return calls.count(False), len(calls)
 
     def retry_after(self, target: str) -> float:
         """Seconds until ``target`` may be tried again (0 when it may be now)."""

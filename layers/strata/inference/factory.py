@@ -25,7 +25,12 @@ def build_router(settings: Settings, registry: ModelRegistry | None = None) -> I
 def build_breakers(settings: Settings) -> CircuitBreakers:
     return CircuitBreakers(
         DynamoDBBreakerStore(aws.resource("dynamodb", settings).Table(settings.breakers_table)),
-        BreakerPolicy(failure_threshold=settings.breaker_failure_threshold, cooldown_s=settings.breaker_cooldown_s),
+        BreakerPolicy(
+            failure_rate=settings.breaker_failure_rate,
+            window=settings.breaker_window,
+            min_calls=settings.breaker_min_calls,
+            cooldown_s=settings.breaker_cooldown_s,
+        ),
     )
 
 

@@ -116,7 +116,7 @@ class InferenceRouter:
                     if sent:
                         outcome.continued = True
                         break  # text has reached the caller: continue on the next target, never retry
-                    if self._may_retry(target, attempt, error):
+                    if self._may_retry(alias, target, attempt, error):
                         continue
                     break
                 finally:
@@ -155,7 +155,7 @@ class InferenceRouter:
                 except ModelUnavailableError as error:
                     self.breakers.record_failure(target, error)
                     outcome.errors.append(f"{target}: {error}")
-                    if self._may_retry(target, attempt, error):
+                    if self._may_retry(alias, target, attempt, error):
                         continue
                     break
                 self.breakers.record_success(target)
@@ -165,10 +165,12 @@ class InferenceRouter:
             f"every target of {alias!r} is unavailable", target=alias, retry_after=self._retry_after(alias)
         )
 
-    def _may_retry(self, target: str, attempt: int, error: ModelUnavailableError) -> bool:
+    def _may_retry(self, alias: str, target: str, attempt: int, error: ModelUnavailableError) -> bool:
         """Wait before another attempt at ``target``; ``False``: move on down the chain instead."""
         if attempt + 1 >= self._retry.attempts:
             return False
+        if isinstance(error, ModelTimeoutError) and self.registry.chain(alias)[-1] != target:
+            return False  # a target that hung once will likely hang again: a fallback is quicker
         if error.retry_after is not None and error.retry_after > self._retry.max_retry_after_s:
             return False
         delay = self._jitter(0.0, min(self._retry.max_delay_s, self._retry.base_delay_s * 2**attempt))

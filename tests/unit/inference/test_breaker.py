@@ -17,7 +17,7 @@ from strata.inference import (
     InMemoryBreakerStore,
 )
 
-POLICY = BreakerPolicy(failure_threshold=3, cooldown_s=30, probe_timeout_s=60, cache_ttl_s=1)
+POLICY = BreakerPolicy(failure_rate=0.5, window=6, min_calls=3, cooldown_s=30, probe_timeout_s=60, cache_ttl_s=1)
 
 
 class Clock:
@@ -48,7 +48,7 @@ def store(request: pytest.FixtureRequest) -> object:
     return DynamoDBBreakerStore(request.getfixturevalue("table"))
 
 
-def test_breaker_opens_after_the_threshold_probes_after_the_cooldown_and_closes_on_success(store) -> None:
+def test_breaker_opens_at_the_failure_rate_probes_after_the_cooldown_and_closes_on_success(store) -> None:
     clock = Clock()
     breakers = CircuitBreakers(store, POLICY, clock=clock)
     for _ in range(2):
@@ -92,13 +92,28 @@ def test_a_probe_that_never_reports_back_frees_the_target_after_its_timeout(stor
     assert breakers.allow("a")
 
 
-def test_a_success_resets_the_consecutive_failures(store) -> None:
+def test_a_failure_rate_below_the_threshold_keeps_it_closed(store) -> None:
     breakers = CircuitBreakers(store, POLICY, clock=Clock())
-    breakers.record_failure("a", "x")
-    breakers.record_failure("a", "x")
-    breakers.record_success("a")
-    breakers.record_failure("a", "x")
+    for ok in (True, False, True, True, False, True, True, False):  # a third fail
+        breakers.record_success("a") if ok else breakers.record_failure("a", "x")
     assert breakers.state("a").state is BreakerState.CLOSED
+    breakers.record_failure("a", "x")  # the window of 6 now holds 3 failures: half
+    assert breakers.state("a").state is BreakerState.OPEN
+
+
+def test_no_call_writes_to_the_store_unless_the_state_changes() -> None:
+    class Counting(InMemoryBreakerStore):
+        writes = 0
+
+        def put(self, target, record, *, expected_version):
+            Counting.writes += 1
+            return super().put(target, record, expected_version=expected_version)
+
+    breakers = CircuitBreakers(Counting(), POLICY, clock=Clock())
+    for _ in range(50):
+        breakers.record_success("a")
+    breakers.record_failure("a", "x")
+    assert Counting.writes == 0
 
 
 def test_containers_share_the_state_and_only_one_of_them_sends_the_probe(table) -> None:
@@ -127,4 +142,4 @@ def test_an_unreachable_store_fails_open() -> None:
     breakers = CircuitBreakers(Broken(), POLICY, clock=Clock())
     for _ in range(5):
         breakers.record_failure("a", "x")
-    assert breakers.allow("a")
+    assert breakers.allow("a")  # a broken store must not take the model down with it

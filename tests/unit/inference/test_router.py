@@ -89,7 +89,7 @@ def router(scripts: dict[str, list[str]], *, fallbacks: bool = True, attempts: i
     providers = {alias: ScriptedProvider(alias, list(scripts.get(alias, []))) for alias in registry.models}
     sleeps: list[float] = []
     breakers = CircuitBreakers(
-        store or InMemoryBreakerStore(), BreakerPolicy(failure_threshold=3, cooldown_s=30), clock=clock or (lambda: 0)
+        store or InMemoryBreakerStore(), BreakerPolicy(min_calls=3, cooldown_s=30), clock=clock or (lambda: 0)
     )
     routed = InferenceRouter(
         registry,
