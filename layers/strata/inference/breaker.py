@@ -138,6 +138,7 @@ class CircuitBreakers:
         self._clock = clock
         self._cache: dict[str, tuple[float, BreakerRecord]] = {}
         self._calls: dict[str, deque[bool]] = {}  # this container's recent outcomes per target
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def state(self, target: str) -> BreakerRecord:
@@ -199,17 +200,24 @@ class CircuitBreakers:
             return 0.0
         return max(0.0, record.opened_at + self.policy.cooldown_s - self._clock())
 
-    def _read(self, target: str, *, fresh: bool = False) -> BreakerRecord:
+    def _read(self, target: str) -> BreakerRecord:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(target)
-        if cached and not fresh and now - cached[0] < self.policy.cache_ttl_s:
-            return cached[1]
+            if cached:
+                # One caller refreshes an expired entry; the others go on with it meanwhile, so
+                # many concurrent requests cost one read per ``cache_ttl_s``, not one each.
+                if now - cached[0] < self.policy.cache_ttl_s or target in self._refreshing:
+                    return cached[1]
+            self._refreshing.add(target)
         try:
             record = self._store.get(target)
         except Exception:
             logger.exception("breaker store unreadable; treating %s as closed", target)
-            return cached[1] if cached else BreakerRecord()
+            record = cached[1] if cached else BreakerRecord()
+        finally:
+            with self._lock:
+                self._refreshing.discard(target)
         with self._lock:
             self._cache[target] = (now, record)
         return record

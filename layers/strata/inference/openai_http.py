@@ -62,12 +62,14 @@ class OpenAIChatProvider(ChatProvider):
                     raise self._status_error(response)
                 done = False
                 for line in response.iter_lines():
-                    if not line.startswith("data:"):
+                    # After [DONE] the body is read to its end (nothing more comes), so the
+                    # connection goes back to the pool instead of being closed half read.
+                    if done or not line.startswith("data:"):
                         continue
                     payload = line[5:].strip()
                     if payload == "[DONE]":
                         done = True
-                        break
+                        continue
                     chunk = json.loads(payload)
                     if "error" in chunk:
                         message = (chunk["error"] or {}).get("message", "error")
