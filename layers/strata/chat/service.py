@@ -205,7 +205,10 @@ class ChatService:
             self._cache.put(prepared.cache_key, completion)
 
     def _usage(self, prepared: PreparedChat, reported: Usage, text: str) -> Usage:
-        """The upstream's counts where it reported them; ours (same tokenizer) where it did not."""
+        """The upstream's counts where they cover the whole answer; ours (the same tokenizer) where
+        the upstream reported none, or where a continuation means no one upstream saw it all."""
+        if prepared.outcome.continued:
+            reported = Usage()
         prompt = reported.prompt_tokens or prepared.prompt_tokens
         completion = reported.completion_tokens
         if not completion and text:

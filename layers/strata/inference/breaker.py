@@ -204,11 +204,10 @@ class CircuitBreakers:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(target)
-            if cached:
-                # One caller refreshes an expired entry; the others go on with it meanwhile, so
-                # many concurrent requests cost one read per ``cache_ttl_s``, not one each.
-                if now - cached[0] < self.policy.cache_ttl_s or target in self._refreshing:
-                    return cached[1]
+            # One caller refreshes an expired entry; the others go on with it meanwhile, so many
+            # concurrent requests cost one read per ``cache_ttl_s``, not one each.
+            if cached and (now - cached[0] < self.policy.cache_ttl_s or target in self._refreshing):
+                return cached[1]
             self._refreshing.add(target)
         try:
             record = self._store.get(target)

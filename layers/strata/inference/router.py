@@ -78,12 +78,7 @@ class InferenceRouter:
         sent = ""  # text already handed to the caller
         prompt_tokens: int | None = None
         completion_tokens = 0
-        for target in self.registry.chain(alias):
-            if not self.breakers.allow(target):
-                outcome.errors.append(f"{target}: circuit open")
-                continue
-            if outcome.attempts:
-                outcome.failovers += 1
+        for target in self._targets(alias, outcome):
             for attempt in range(self._retry.attempts):
                 outcome.attempts += 1
                 call = request.continued(request.prefix + sent) if sent else request
@@ -136,18 +131,11 @@ class InferenceRouter:
             raise StreamInterruptedError(
                 f"the answer from {alias!r} broke off and no target could continue it", target=alias
             )
-        raise AllTargetsUnavailableError(
-            f"every target of {alias!r} is unavailable", target=alias, retry_after=self._retry_after(alias)
-        )
+        raise self._all_down(alias)
 
     def complete(self, alias: str, request: ChatRequest, outcome: RouteOutcome | None = None) -> Completion:
         outcome = outcome if outcome is not None else RouteOutcome()
-        for target in self.registry.chain(alias):
-            if not self.breakers.allow(target):
-                outcome.errors.append(f"{target}: circuit open")
-                continue
-            if outcome.attempts:
-                outcome.failovers += 1
+        for target in self._targets(alias, outcome):
             for attempt in range(self._retry.attempts):
                 outcome.attempts += 1
                 try:
@@ -161,8 +149,22 @@ class InferenceRouter:
                 self.breakers.record_success(target)
                 outcome.target = target
                 return completion
-        raise AllTargetsUnavailableError(
-            f"every target of {alias!r} is unavailable", target=alias, retry_after=self._retry_after(alias)
+        raise self._all_down(alias)
+
+    def _targets(self, alias: str, outcome: RouteOutcome) -> Iterator[str]:
+        """The alias's chain, less the targets whose breaker is open; counts the moves down it."""
+        for target in self.registry.chain(alias):
+            if not self.breakers.allow(target):
+                outcome.errors.append(f"{target}: circuit open")
+                continue
+            if outcome.attempts:
+                outcome.failovers += 1
+            yield target
+
+    def _all_down(self, alias: str) -> AllTargetsUnavailableError:
+        waits = [self.breakers.retry_after(target) for target in self.registry.chain(alias)]
+        return AllTargetsUnavailableError(
+            f"every target of {alias!r} is unavailable", target=alias, retry_after=max(1.0, min(waits))
         )
 
     def _may_retry(self, alias: str, target: str, attempt: int, error: ModelUnavailableError) -> bool:
@@ -176,7 +178,3 @@ class InferenceRouter:
         delay = self._jitter(0.0, min(self._retry.max_delay_s, self._retry.base_delay_s * 2**attempt))
         self._sleep(max(delay, error.retry_after or 0.0))
         return self.breakers.allow(target)  # this failure may have opened it
-
-    def _retry_after(self, alias: str) -> float:
-        waits = [self.breakers.retry_after(target) for target in self.registry.chain(alias)]
-        return max(1.0, min(waits))

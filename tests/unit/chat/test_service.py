@@ -190,3 +190,25 @@ def test_a_cut_stream_is_not_cached(cache: ResponseCache) -> None:
     model.finish = True
     list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
     assert len(model.requests) == 2
+
+
+def test_an_answer_continued_on_a_fallback_reads_as_one_and_is_counted_whole() -> None:
+    from strata.inference import ModelUnavailableError, TextDelta, token_counter
+
+    class CutAfterOne(ScriptedModel):
+        def stream(self, request):
+            self.requests.append(request)
+            yield TextDelta("Kangaroos ")
+            raise ModelUnavailableError("connection dropped", target=self.name)
+
+    primary = CutAfterOne([], name="default")
+    backup = ScriptedModel(["eat ", "grass."], name="backup")
+    chat = ChatService(retriever=RecordingRetriever([]), router=router_for(primary, backup), settings=Settings())
+    asked = request(stream=True, stream_options={"include_usage": True})
+    chunks = list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "Kangaroos eat grass."
+    assert backup.requests[0].prefix == "Kangaroos "
+    assert chunks[-2]["strata"]["target"] == "backup" and chunks[-2]["strata"]["failovers"] == 1
+    assert chunks[-1]["usage"]["completion_tokens"] == token_counter(None).count(text)
