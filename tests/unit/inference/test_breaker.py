@@ -143,3 +143,27 @@ def test_an_unreachable_store_fails_open() -> None:
     for _ in range(5):
         breakers.record_failure("a", "x")
     assert breakers.allow("a")  # a broken store must not take the model down with it
+
+
+def test_concurrent_callers_of_an_expired_entry_cost_one_store_read() -> None:
+    import threading
+    import time as real_time
+
+    class Slow(InMemoryBreakerStore):
+        reads = 0
+
+        def get(self, target: str):
+            Slow.reads += 1
+            real_time.sleep(0.2)
+            return super().get(target)
+
+    clock = Clock()
+    breakers = CircuitBreakers(Slow(), POLICY, clock=clock)
+    assert breakers.allow("a")
+    clock.now += 2  # the cached entry expired
+    threads = [threading.Thread(target=breakers.allow, args=("a",)) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Slow.reads == 2  # the first fill, then one refresh for all sixteen
