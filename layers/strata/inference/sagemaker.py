@@ -11,7 +11,10 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from botocore.eventstream import ParserError as EventStreamParserError
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from urllib3.exceptions import HTTPError as URLLib3HTTPError
+from urllib3.exceptions import TimeoutError as URLLib3TimeoutError
 
 from strata.inference.base import (
     ChatProvider,
@@ -77,7 +80,9 @@ class SageMakerChatProvider(ChatProvider):
                     message = chunk["error"].get("message", chunk["error"])
                     raise ModelUnavailableError(f"model stream error: {message}", target=self.name)
                 yield from events_from_openai_chunk(chunk)
-        except (BotoCoreError, ClientError) as error:
+        except (URLLib3TimeoutError, ReadTimeoutError) as error:  # botocore leaves mid-stream reads to urllib3
+            raise ModelTimeoutError(f"chat endpoint {self.endpoint!r} stalled mid-stream", target=self.name) from error
+        except (BotoCoreError, ClientError, URLLib3HTTPError, EventStreamParserError) as error:
             raise ModelUnavailableError(
                 f"chat endpoint {self.endpoint!r} stream broke: {error}", target=self.name
             ) from error

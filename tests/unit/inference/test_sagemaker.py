@@ -44,3 +44,23 @@ def test_an_inference_component_is_named_in_the_call() -> None:
     assert runtime.calls[0]["InferenceComponentName"] == "chat-ic"
     assert runtime.calls[0]["EndpointName"] == "e"
     assert json.loads(runtime.calls[0]["Body"])["stream_options"] == {"include_usage": True}
+
+
+def test_a_connection_dropped_mid_stream_is_model_unavailable_naming_the_endpoint() -> None:
+    import pytest
+    from urllib3.exceptions import ProtocolError
+
+    from strata.inference import ModelUnavailableError
+    from tests.fakes import FakeEventStream
+
+    class Dropping(FakeEventStream):
+        def __iter__(self):
+            yield from super().__iter__()
+            raise ProtocolError("Connection broken: IncompleteRead")
+
+    runtime = FakeSageMakerRuntime()
+    runtime.invoke_endpoint_with_response_stream = lambda **_: {"Body": Dropping([stream_bytes(["a"])[:60]])}
+    provider = SageMakerChatProvider("default", client=runtime, endpoint="strata-chat")
+    with pytest.raises(ModelUnavailableError, match="'strata-chat' stream broke") as raised:
+        list(provider.stream(REQUEST))
+    assert raised.value.target == "default"
