@@ -187,6 +187,9 @@ class StrataConfig:
         The model registry's ``models`` mapping (aliases → targets, fallbacks; the shape of
         ``strata dev --models FILE``), passed to the functions as ``STRATA_MODELS``. Default: one
         alias ``default`` on the chat endpoint, its window read from ``OPTION_MAX_MODEL_LEN``.
+    models_parameter
+        Instead of ``models``: the name of an SSM parameter holding the same document, read by
+        the functions at cold start (change models without a deploy). Default none.
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
@@ -203,6 +206,7 @@ class StrataConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     models: dict[str, Any] | None = None
+    models_parameter: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_.\-/]+$")] | None = None
 
     @property
     def chat_context_window(self) -> int:
@@ -270,6 +274,8 @@ class StrataConfig:
                     f"{CONTEXT_KEY}.{name}.image_uri: image is in {match['region']!r} but the stack "
                     f"deploys to {self.region!r}; SageMaker pulls images from its own region"
                 )
+        if self.models is not None and self.models_parameter is not None:
+            problems.append(f"{CONTEXT_KEY}.models_parameter: set either models or models_parameter, not both")
         if self.models is not None:
             try:
                 parse_registry({"models": self.models}, source=f"{CONTEXT_KEY}")

@@ -111,6 +111,7 @@ class StrataStack(Stack):
                 search=self.search,
                 key_pepper=self.key_pepper,
                 models=config.models_document,
+                models_parameter=config.models_parameter,
                 chat_context_window=config.chat_context_window,
                 architecture=config.architecture,
                 lwa_layer_version=config.lwa_layer_version,

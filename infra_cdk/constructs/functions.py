@@ -22,6 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra_cdk.bundling import LayerBundler, SourceTreeBundler
@@ -59,6 +60,9 @@ class FunctionsProps:
         Model endpoints and the vector store.
     models
         The model registry as a JSON document (``STRATA_MODELS``); ``None``: the one chat endpoint.
+    models_parameter
+        Or the name of an SSM parameter holding that document (``STRATA_MODELS_PARAMETER``);
+        chat and api may read it.
     chat_context_window
         That endpoint's context window when ``models`` is ``None`` (its tokenizer is estimated).
     key_pepper
@@ -89,6 +93,7 @@ class FunctionsProps:
     search: Search
     key_pepper: secretsmanager.ISecret
     models: str | None = None
+    models_parameter: str | None = None
     chat_context_window: int = 4096
     architecture: str = "arm64"
     lwa_layer_version: int = 30
@@ -178,6 +183,8 @@ class Functions(Construct):
         }
         if props.models:
             self._environment[setting_env("models")] = props.models
+        if props.models_parameter:
+            self._environment[setting_env("models_parameter")] = props.models_parameter
 
         self.authorizer = self._function(
             "Authorizer",
@@ -215,6 +222,10 @@ class Functions(Construct):
         props.embedding_endpoint.grant_invoke(self.chat)
         props.breakers_table.grant_read_write_data(self.chat)
         props.response_cache_table.grant_read_write_data(self.chat)
+        if props.models_parameter:
+            parameter = ssm.StringParameter.from_string_parameter_name(self, "ModelsParameter", props.models_parameter)
+            for function in (self.chat, self.api):
+                parameter.grant_read(function)
         props.search.grant_read(self.chat)
 
         self.ingest = self._function(

@@ -103,3 +103,10 @@ def test_without_a_registry_the_chat_window_comes_from_the_container_settings(ra
     config = _load(raw)
     assert config.models_document is None
     assert config.chat_context_window == int(raw["chat_model"]["environment"]["OPTION_MAX_MODEL_LEN"])
+
+
+def test_models_and_models_parameter_exclude_each_other(raw: dict[str, Any]) -> None:
+    raw["models"] = {"default": {"provider": "sagemaker", "endpoint": "e"}}
+    raw["models_parameter"] = "/strata/models"
+    with pytest.raises(ConfigError, match="either models or models_parameter"):
+        _load(raw)

@@ -23,6 +23,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> tuple[StrataStack, Temp
     strata.update(stage="ha", architecture="x86_64", retain_data=False)
     strata["search"]["data_nodes"] = 2
     strata["chat_model"].update(model_data_url=MODEL_DATA, model_id="/opt/ml/model")
+    strata["models_parameter"] = "/strata/ha/models"
     context[CONTEXT_KEY] = strata
     _, stack = build_app(
         context=context, post_cli_context=SKIP_BUNDLING, outdir=str(tmp_path_factory.mktemp("cdk.out"))
@@ -84,3 +85,22 @@ def test_variant_passes_cdk_nag(variant: tuple[StrataStack, Template]) -> None:
     stack, _ = variant
     errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
     assert [(e.id, e.entry.data) for e in errors] == []
+
+
+def test_a_registry_in_ssm_is_named_to_chat_and_api_which_may_read_it(variant: tuple[StrataStack, Template]) -> None:
+    stack, template = variant
+    for function in (stack.functions.chat, stack.functions.api):
+        env = template.to_json()["Resources"][stack.get_logical_id(function.node.default_child)]["Properties"]
+        assert env["Environment"]["Variables"]["STRATA_MODELS_PARAMETER"] == "/strata/ha/models"
+        assert "STRATA_MODELS" not in env["Environment"]["Variables"]
+    policies = template.find_resources("AWS::IAM::Policy")
+    readers = [
+        policy["Properties"]["Roles"]
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "ssm:GetParameter" in statement["Action"] and "/strata/ha/models" in json.dumps(statement["Resource"])
+    ]
+    roles = {role["Ref"] for group in readers for role in group}
+    assert roles == {
+        stack.get_logical_id(f.role.node.default_child) for f in (stack.functions.chat, stack.functions.api)
+    }

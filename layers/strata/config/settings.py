@@ -39,9 +39,11 @@ class Settings(BaseSettings):
     tenant_prefix: str = RESOURCES.documents_bucket.prefix
 
     # Models: the registry of aliases (strata.inference.registry) comes from ``models`` (a YAML or
-    # JSON document; the CDK app passes it), else ``models_file``, else one alias ``default`` on the
-    # SageMaker chat endpoint below, with the local model's window and tokenizer.
+    # JSON document; the CDK app passes it), else ``models_parameter``, else ``models_file``, else
+    # one alias ``default`` on the SageMaker chat endpoint below, with the local model's window
+    # and tokenizer.
     models: str | None = None
+    models_parameter: str | None = None  # an SSM parameter holding the document
     models_file: Path | None = None
     chat_endpoint: str = "strata-chat"
     chat_context_window: int = Field(default=2048, ge=16)

@@ -102,24 +102,40 @@ def parse_registry(document: Mapping[str, Any] | Any, *, source: str) -> ModelRe
         raise ModelRegistryError(f"{source}: {field}: {first['msg']}") from None
 
 
+def _parse_text(text: str, *, source: str) -> ModelRegistry:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ModelRegistryError(f"{source}: not valid YAML or JSON: {error}") from None
+    return parse_registry(document, source=source)
+
+
+def _read_parameter(settings: Any) -> str:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from strata import aws
+
+    try:
+        return SSMProvider(boto3_client=aws.client("ssm", settings)).get(settings.models_parameter, decrypt=True)
+    except Exception as error:  # GetParameterError: missing, no access
+        raise ModelRegistryError(f"SSM parameter {settings.models_parameter}: cannot be read ({error})") from None
+
+
 def load_registry(path: Path) -> ModelRegistry:
     try:
-        document = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as error:
         raise ModelRegistryError(f"{path}: cannot read the models file ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ModelRegistryError(f"{path}: not valid YAML: {error}") from None
-    return parse_registry(document, source=str(path))
+    return _parse_text(text, source=str(path))
 
 
 def registry_from_settings(settings: Any) -> ModelRegistry:
-    """The registry the settings name: ``models`` (a YAML/JSON document), ``models_file``, or the default."""
+    """The registry the settings name: ``models`` (a YAML/JSON document), ``models_parameter`` (an
+    SSM parameter holding one, read at cold start), ``models_file``, or the default."""
     if settings.models:
-        try:
-            document = yaml.safe_load(settings.models)
-        except yaml.YAMLError as error:
-            raise ModelRegistryError(f"STRATA_MODELS: not valid YAML or JSON: {error}") from None
-        return parse_registry(document, source="STRATA_MODELS")
+        return _parse_text(settings.models, source="STRATA_MODELS")
+    if settings.models_parameter:
+        return _parse_text(_read_parameter(settings), source=f"SSM parameter {settings.models_parameter}")
     if settings.models_file:
         return load_registry(Path(settings.models_file))
     return parse_registry(

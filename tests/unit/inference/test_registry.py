@@ -83,3 +83,15 @@ def test_the_settings_document_wins_over_the_file(tmp_path: Path) -> None:
 def test_an_unknown_alias_is_unknown_model() -> None:
     with pytest.raises(UnknownModelError):
         registry_from_settings(Settings()).target("gpt-9")
+
+
+def test_the_registry_can_come_from_an_ssm_parameter() -> None:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/strata/models", Value=CONTRACT, Type="String")
+        registry = registry_from_settings(Settings(models_parameter="/strata/models"))
+        assert registry.chain("default") == ["default", "backup"]
+        with pytest.raises(ModelRegistryError, match="SSM parameter /strata/absent: cannot be read"):
+            registry_from_settings(Settings(models_parameter="/strata/absent"))
