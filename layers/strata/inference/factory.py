@@ -16,10 +16,12 @@ from strata.inference.registry import ModelRegistry, ModelTarget, Timeouts, regi
 from strata.inference.router import InferenceRouter
 
 
-def build_router(settings: Settings, registry: ModelRegistry | None = None) -> InferenceRouter:
+def build_router(
+    settings: Settings, registry: ModelRegistry | None = None, breakers: CircuitBreakers | None = None
+) -> InferenceRouter:
     registry = registry or registry_from_settings(settings)
     providers = {alias: build_chat_provider(alias, target, settings) for alias, target in registry.models.items()}
-    return InferenceRouter(registry, providers, build_breakers(settings))
+    return InferenceRouter(registry, providers, breakers or build_breakers(settings))
 
 
 def build_breakers(settings: Settings) -> CircuitBreakers:

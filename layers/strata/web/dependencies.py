@@ -52,6 +52,11 @@ def _registry(settings: Settings) -> ModelRegistry:
 
 
 @lru_cache
+def _breakers(settings: Settings) -> CircuitBreakers:
+    return build_breakers(settings)
+
+
+@lru_cache
 def _chat_service(settings: Settings) -> ChatService:
     cache = None
     if settings.response_cache_ttl_s:
@@ -59,7 +64,7 @@ def _chat_service(settings: Settings) -> ChatService:
         cache = ResponseCache(table, ttl_s=settings.response_cache_ttl_s)
     return ChatService(
         retriever=Retriever(build_vector_store(settings), CachedEmbedder(_embedder(settings))),
-        router=build_router(settings, _registry(settings)),
+        router=build_router(settings, _registry(settings), _breakers(settings)),
         settings=settings,
         cache=cache,
     )
@@ -75,11 +80,6 @@ def embedder(settings: Annotated[Settings, Depends(get_settings)]) -> SageMakerE
 
 def model_registry(settings: Annotated[Settings, Depends(get_settings)]) -> ModelRegistry:
     return _registry(settings)
-
-
-@lru_cache
-def _breakers(settings: Settings) -> CircuitBreakers:
-    return build_breakers(settings)
 
 
 def breakers(settings: Annotated[Settings, Depends(get_settings)]) -> CircuitBreakers:
