@@ -5,7 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.startup", "bench.ingest_latency", "bench.ttft", "bench.retrieval_quality")
+BENCHMARKS = (
+    "bench.startup",
+    "bench.ingest_latency",
+    "bench.ttft",
+    "bench.retrieval_quality",
+    "bench.embed_batching",
+    "bench.gateway_overhead",
+    "bench.faults",
+    "bench.soak",
+)
 
 if __name__ == "__main__":
     for module in BENCHMARKS:
