@@ -166,7 +166,10 @@ def models(flaky_url: str, healthy_url: str) -> dict[str, Any]:
 
 PHASES = {
     # name: (title, extra environment for strata dev)
-    "configured": ("the circuit breaker as configured (half of the last 20 calls failed, at least 5: open for 30 s)", {}),
+    "configured": (
+        "the circuit breaker as configured (half of the last 20 calls failed, at least 5: open for 30 s)",
+        {},
+    ),
     "closed": (
         "the circuit breaker held closed (min calls 1,000,000): every request tries the flaky mock first",
         {"STRATA_BREAKER_MIN_CALLS": "1000000"},
