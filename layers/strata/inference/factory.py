@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from botocore.config import Config
 
 from strata import aws
@@ -14,6 +13,9 @@ from strata.inference.base import ChatProvider
 from strata.inference.breaker import BreakerPolicy, CircuitBreakers, DynamoDBBreakerStore
 from strata.inference.registry import ModelRegistry, ModelTarget, Timeouts, registry_from_settings
 from strata.inference.router import InferenceRouter
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def build_router(
@@ -72,6 +74,8 @@ def build_chat_provider(alias: str, target: ModelTarget, settings: Settings) -> 
 
 @lru_cache(maxsize=32)
 def _http_client(base_url: str, timeouts: Timeouts) -> httpx.Client:
+    import httpx  # only a registry with an OpenAI-compatible target pays for it at cold start
+
     return httpx.Client(
         base_url=base_url.rstrip("/") + "/",
         timeout=httpx.Timeout(connect=timeouts.connect_s, read=timeouts.first_byte_s, write=10.0, pool=10.0),

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from strata.inference.exceptions import ModelRegistryError, UnknownModelError
@@ -103,6 +102,8 @@ def parse_registry(document: Mapping[str, Any] | Any, *, source: str) -> ModelRe
 
 
 def _parse_text(text: str, *, source: str) -> ModelRegistry:
+    import yaml  # only a registry given as text pays for it at cold start
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
