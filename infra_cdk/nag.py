@@ -108,6 +108,13 @@ def _functions(stack: StrataStack) -> None:
         ],
     )
     _suppress(
+        functions,
+        "AwsSolutions-IAM5",
+        "A Bedrock cross-region inference profile in the model registry routes each call to its "
+        "foundation model in one of several regions: the model is named, the region cannot be.",
+        [_regex(r"^Resource::arn:[^:]+:bedrock:\*::foundation-model\/.+$")],
+    )
+    _suppress(
         functions.all,
         "AwsSolutions-L1",
         "Python 3.12 is pinned on purpose: the layer's binary wheels (pydantic-core, tokenizers, "

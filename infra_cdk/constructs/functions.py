@@ -11,11 +11,13 @@ to the local default); what each may *do* is limited by its grants.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import AssetHashType, BundlingOptions, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
@@ -26,12 +28,15 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra_cdk.bundling import LayerBundler, SourceTreeBundler
-from infra_cdk.constructs.models import ModelEndpoint
+from infra_cdk.constructs.models import INVOKE_ACTIONS, ModelEndpoint
 from infra_cdk.constructs.search import Search
 from strata.config.settings import ENV_PREFIX, Settings
+from strata.inference.registry import ModelRegistry, parse_registry
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION = "3.12"
+CROSS_REGION_PROFILES = ("us", "eu", "apac", "global")
+"""Prefixes of Bedrock's cross-region inference profile ids (``us.anthropic.claude-…``)."""
 LWA_ACCOUNT = "753240598075"
 """AWS account that publishes the Lambda Web Adapter layers in the commercial regions."""
 LWA_LAYER_NAMES = {"arm64": "LambdaAdapterLayerArm64", "x86_64": "LambdaAdapterLayerX86"}
@@ -222,6 +227,8 @@ class Functions(Construct):
         props.embedding_endpoint.grant_invoke(self.chat)
         props.breakers_table.grant_read_write_data(self.chat)
         props.response_cache_table.grant_read_write_data(self.chat)
+        if props.models:
+            self._grant_model_targets(parse_registry(json.loads(props.models), source="models"))
         if props.models_parameter:
             parameter = ssm.StringParameter.from_string_parameter_name(self, "ModelsParameter", props.models_parameter)
             for function in (self.chat, self.api):
@@ -244,6 +251,41 @@ class Functions(Construct):
                 report_batch_item_failures=True,
             )
         )
+
+    def _grant_model_targets(self, registry: ModelRegistry) -> None:
+        """Chat may call the registry's other targets: SageMaker endpoints and Bedrock models."""
+        stack = Stack.of(self)
+        endpoints = sorted(
+            {t.endpoint for t in registry.models.values() if t.provider == "sagemaker" and t.endpoint}
+            - {self._props.chat_endpoint.endpoint_name}
+        )
+        if endpoints:
+            self.chat.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=list(INVOKE_ACTIONS),
+                    resources=[
+                        stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name.lower())
+                        for name in endpoints
+                    ],
+                )
+            )
+        bedrock = sorted({t.model for t in registry.models.values() if t.provider == "bedrock" and t.model})
+        if bedrock:
+            resources = []
+            for model in bedrock:
+                prefix, _, base_model = model.partition(".")
+                if prefix in CROSS_REGION_PROFILES:  # an inference profile routes to the model in several regions
+                    resources.append(
+                        stack.format_arn(service="bedrock", resource="inference-profile", resource_name=model)
+                    )
+                    resources.append(f"arn:{stack.partition}:bedrock:*::foundation-model/{base_model}")
+                else:
+                    resources.append(f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model}")
+            self.chat.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"], resources=resources
+                )
+            )
 
     @property
     def all(self) -> tuple[lambda_.Function, ...]:

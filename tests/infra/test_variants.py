@@ -104,3 +104,46 @@ def test_a_registry_in_ssm_is_named_to_chat_and_api_which_may_read_it(variant: t
     assert roles == {
         stack.get_logical_id(f.role.node.default_child) for f in (stack.functions.chat, stack.functions.api)
     }
+
+
+@pytest.fixture(scope="module")
+def registry_variant(tmp_path_factory: pytest.TempPathFactory) -> tuple[StrataStack, Template]:
+    context = read_cdk_json_context()
+    strata: dict[str, Any] = copy.deepcopy(context[CONTEXT_KEY])
+    strata["models"] = {
+        "default": {"provider": "sagemaker", "endpoint": "strata-dev-chat", "fallbacks": ["claude", "other"]},
+        "claude": {"provider": "bedrock", "model": "us.anthropic.claude-3-5-haiku-20241022-v1:0"},
+        "other": {"provider": "sagemaker", "endpoint": "Team-Endpoint"},
+    }
+    context[CONTEXT_KEY] = strata
+    _, stack = build_app(
+        context=context, post_cli_context=SKIP_BUNDLING, outdir=str(tmp_path_factory.mktemp("cdk.out"))
+    )
+    return stack, Template.from_stack(stack)
+
+
+def test_chat_may_call_the_registrys_other_targets(registry_variant: tuple[StrataStack, Template]) -> None:
+    stack, template = registry_variant
+    role = {"Ref": stack.get_logical_id(stack.functions.chat.role.node.default_child)}
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if role in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    rendered = json.dumps(statements)
+    assert "endpoint/team-endpoint" in rendered
+    bedrock = [s for s in statements if "bedrock:InvokeModelWithResponseStream" in s["Action"]]
+    assert len(bedrock) == 1
+    assert "inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0" in json.dumps(bedrock[0]["Resource"])
+    assert "foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0" in json.dumps(bedrock[0]["Resource"])
+    env = template.to_json()["Resources"][stack.get_logical_id(stack.functions.chat.node.default_child)]
+    assert json.loads(env["Properties"]["Environment"]["Variables"]["STRATA_MODELS"])["models"]["claude"][
+        "provider"
+    ] == ("bedrock")
+
+
+def test_the_registry_variant_passes_cdk_nag(registry_variant: tuple[StrataStack, Template]) -> None:
+    stack, _ = registry_variant
+    errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert [(e.id, e.entry.data) for e in errors] == []
