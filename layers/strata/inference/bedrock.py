@@ -118,16 +118,26 @@ class BedrockChatProvider(ChatProvider):
     >>> "".join(e.text for e in provider.stream(request) if isinstance(e, TextDelta))  # doctest: +SKIP
     """
 
-    def __init__(self, name: str, *, client: Any, model_id: str, parameters: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        client: Any,
+        model_id: str,
+        parameters: dict[str, Any] | None = None,
+        buffered_client: Any = None,
+    ) -> None:
         super().__init__(name)
         self._client = client
+        # Buffered calls may use a client with a longer read timeout (the answer comes whole).
+        self._buffered_client = buffered_client or client
         self.model_id = model_id
         self._parameters = dict(parameters or {})
 
     def complete(self, request: ChatRequest) -> Completion:
         arguments = converse_arguments(request, self.model_id, self._parameters)
         try:
-            response = self._client.converse(**arguments)
+            response = self._buffered_client.converse(**arguments)
         except (ClientError, BotoCoreError) as error:
             raise self._error(error) from error
         blocks = ((response.get("output") or {}).get("message") or {}).get("content") or []

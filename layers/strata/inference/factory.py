@@ -46,6 +46,7 @@ def build_chat_provider(alias: str, target: ModelTarget, settings: Settings) -> 
         return OpenAIChatProvider(
             alias,
             client=_http_client(target.base_url, target.timeouts),
+            buffered_timeout_s=target.timeouts.total_s,
             model=target.model,
             api_key_env=target.api_key_env,
             parameters=target.parameters,
@@ -57,6 +58,7 @@ def build_chat_provider(alias: str, target: ModelTarget, settings: Settings) -> 
         return SageMakerChatProvider(
             alias,
             client=_model_client("sagemaker-runtime", settings, target.timeouts, target.region),
+            buffered_client=_model_client("sagemaker-runtime", settings, target.timeouts, target.region, buffered=True),
             endpoint=target.endpoint,
             inference_component=target.inference_component,
             parameters=target.parameters,
@@ -67,6 +69,7 @@ def build_chat_provider(alias: str, target: ModelTarget, settings: Settings) -> 
     return BedrockChatProvider(
         alias,
         client=_model_client("bedrock-runtime", settings, target.timeouts, target.region),
+        buffered_client=_model_client("bedrock-runtime", settings, target.timeouts, target.region, buffered=True),
         model_id=target.model,
         parameters=target.parameters,
     )
@@ -84,12 +87,15 @@ def _http_client(base_url: str, timeouts: Timeouts) -> httpx.Client:
 
 
 @lru_cache(maxsize=32)
-def _model_client(service: str, settings: Settings, timeouts: Timeouts, region: str | None) -> Any:
+def _model_client(
+    service: str, settings: Settings, timeouts: Timeouts, region: str | None, *, buffered: bool = False
+) -> Any:
     # The router retries, once, for every provider: botocore's own retries would stack under it.
+    # A buffered answer's first byte comes when the whole answer is done: it waits up to total_s.
     config = Config(
         retries={"total_max_attempts": 1},
         connect_timeout=timeouts.connect_s,
-        read_timeout=timeouts.first_byte_s,
+        read_timeout=timeouts.total_s if buffered else timeouts.first_byte_s,
         max_pool_connections=64,
     )
     return aws.client(service, settings, config=config, region=region)

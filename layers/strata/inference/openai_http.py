@@ -24,12 +24,22 @@ class OpenAIChatProvider(ChatProvider):
         *,
         client: httpx.Client,
         model: str,
+        buffered_timeout_s: float | None = None,
         api_key_env: str | None = None,
         parameters: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name)
         self._client = client
         self.model = model
+        # A buffered answer's first byte comes when the whole answer is done: the client's read
+        # timeout (the first-byte one) is lifted to this for ``complete``.
+        self._buffered_timeout = (
+            httpx.Timeout(
+                client.timeout.connect, read=buffered_timeout_s, write=client.timeout.write, pool=client.timeout.pool
+            )
+            if buffered_timeout_s
+            else None
+        )
         self._headers = {"Content-Type": "application/json"}
         if api_key_env:
             key = os.environ.get(api_key_env)
@@ -41,7 +51,12 @@ class OpenAIChatProvider(ChatProvider):
     def complete(self, request: ChatRequest) -> Completion:
         body = openai_body(request, stream=False, model=self.model, **self._parameters)
         try:
-            response = self._client.post("chat/completions", content=json.dumps(body), headers=self._headers)
+            response = self._client.post(
+                "chat/completions",
+                content=json.dumps(body),
+                headers=self._headers,
+                timeout=self._buffered_timeout or httpx.USE_CLIENT_DEFAULT,
+            )
         except httpx.HTTPError as error:
             raise self._transport_error(error) from error
         if response.status_code != 200:

@@ -41,9 +41,12 @@ class SageMakerChatProvider(ChatProvider):
         endpoint: str,
         inference_component: str | None = None,
         parameters: dict[str, Any] | None = None,
+        buffered_client: Any = None,
     ) -> None:
         super().__init__(name)
         self._client = client
+        # Buffered calls may use a client with a longer read timeout (the answer comes whole).
+        self._buffered_client = buffered_client or client
         self.endpoint = endpoint
         self._target_args = {"EndpointName": endpoint}
         if inference_component:
@@ -52,7 +55,7 @@ class SageMakerChatProvider(ChatProvider):
 
     def complete(self, request: ChatRequest) -> Completion:
         try:
-            response = self._client.invoke_endpoint(
+            response = self._buffered_client.invoke_endpoint(
                 **self._target_args,
                 ContentType=JSON,
                 Accept=JSON,

@@ -116,3 +116,22 @@ def test_a_missing_api_key_variable_is_a_clear_error(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("UPSTREAM_KEY", raising=False)
     with pytest.raises(ModelUnavailableError, match="UPSTREAM_KEY is not set"):
         provider(lambda r: httpx.Response(200), api_key_env="UPSTREAM_KEY")
+
+
+def test_a_buffered_call_waits_up_to_the_total_timeout_not_the_first_byte_one() -> None:
+    seen: list[dict] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        if json.loads(request.content)["stream"]:
+            return httpx.Response(200, content=sse(chunk("a", "stop"), "[DONE]"))
+        return httpx.Response(200, json={"choices": [{"message": {"content": "a"}, "finish_reason": "stop"}]})
+
+    client = httpx.Client(
+        base_url="http://upstream/v1/", transport=httpx.MockTransport(record), timeout=httpx.Timeout(3, read=30)
+    )
+    chat = OpenAIChatProvider("default", client=client, model="mock", buffered_timeout_s=300)
+    chat.complete(REQUEST)
+    list(chat.stream(REQUEST))
+    assert seen[0]["read"] == 300 and seen[0]["connect"] == 3
+    assert seen[1]["read"] == 30
