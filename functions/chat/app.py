@@ -6,7 +6,7 @@ The request flow: the authorizer already resolved the tenant → retrieve and as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from strata.chat import ChatCompletionRequest, ChatService, new_request_id
+from strata.chat import ChatCompletionChunk, ChatCompletionRequest, ChatService, new_request_id
 from strata.inference import DONE, encode_sse
 from strata.observability import function_logger
 from strata.web import CurrentPrincipal, chat_service, install_error_handlers, public_error_body
@@ -42,10 +42,10 @@ async def chat_completions(
     if not request.stream:
         return await run_in_threadpool(lambda: chat.complete(request, chat.prepare(request, principal, request_id)))
 
-    def pipeline() -> Any:
+    def pipeline() -> Iterator[ChatCompletionChunk]:
         yield from chat.stream(request, chat.prepare(request, principal, request_id))
 
-    chunks: ThreadedStream[dict[str, Any]] = ThreadedStream(pipeline, executor=STREAM_READERS)
+    chunks: ThreadedStream[ChatCompletionChunk] = ThreadedStream(pipeline, executor=STREAM_READERS)
     # Wait for the first chunk before answering: retrieval or a model that is down or refuses
     # the request is an HTTP error with the right status, not a 200 with a broken stream.
     try:
@@ -60,11 +60,13 @@ async def chat_completions(
     )
 
 
-async def _sse(first: dict[str, Any], rest: ThreadedStream[dict[str, Any]], request_id: str) -> AsyncIterator[str]:
+async def _sse(
+    first: ChatCompletionChunk, rest: ThreadedStream[ChatCompletionChunk], request_id: str
+) -> AsyncIterator[str]:
     try:
-        yield encode_sse(first)
+        yield encode_sse(first.model_dump_json())
         async for chunk in rest:
-            yield encode_sse(chunk)
+            yield encode_sse(chunk.model_dump_json())
     except Exception as error:  # the headers are sent: report in the stream, as OpenAI does
         logger.exception("chat stream %s failed", request_id)
         yield encode_sse(public_error_body(error)[1])

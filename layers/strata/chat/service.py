@@ -13,7 +13,17 @@ from typing import Any
 from strata.auth import Principal
 from strata.chat.citations import build_citations
 from strata.chat.exceptions import ContextWindowExceededError
-from strata.chat.protocol import ChatCompletionRequest, StrataResponseExtension
+from strata.chat.protocol import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkChoice,
+    ChunkDelta,
+    CompletionChoice,
+    ResponseMessage,
+    StrataResponseExtension,
+    UsageInfo,
+)
 from strata.config import Settings
 from strata.inference import (
     ChatRequest,
@@ -122,29 +132,27 @@ class ChatService:
             cache_key=key,
         )
 
-    def complete(self, request: ChatCompletionRequest, prepared: PreparedChat) -> dict[str, Any]:
+    def complete(self, request: ChatCompletionRequest, prepared: PreparedChat) -> ChatCompletion:
         completion = self._cached(prepared)
         if completion is None:
             completion = self.router.complete(request.model, prepared.model_request, prepared.outcome)
             self._store(prepared, completion)
-        usage = self._usage(prepared, completion.usage, completion.text)
-        return {
-            "id": f"chatcmpl-{prepared.request_id}",
-            "object": "chat.completion",
-            "created": prepared.created,
-            "model": request.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": completion.text},
-                    "finish_reason": completion.finish_reason,
-                }
+        return ChatCompletion(
+            id=f"chatcmpl-{prepared.request_id}",
+            created=prepared.created,
+            model=request.model,
+            choices=[
+                CompletionChoice(
+                    message=ResponseMessage(content=completion.text), finish_reason=completion.finish_reason
+                )
             ],
-            "usage": usage.as_dict(),
-            "strata": self._extension(prepared, completion.text),
-        }
+            usage=self._usage(prepared, completion.usage, completion.text),
+            strata=self._extension(prepared, completion.text),
+        )
 
-    def stream(self, request: ChatCompletionRequest, prepared: PreparedChat) -> Generator[dict[str, Any], None, None]:
+    def stream(
+        self, request: ChatCompletionRequest, prepared: PreparedChat
+    ) -> Generator[ChatCompletionChunk, None, None]:
         """Chat-completion chunks as the model produces them; the chunk with ``finish_reason``
         carries the citations, and a last one the usage when ``stream_options.include_usage`` asks.
 
@@ -158,7 +166,7 @@ class ChatService:
         )
         try:
             first = next(events, None)
-            yield self._chunk(request, prepared, {"role": "assistant", "content": ""})
+            yield self._chunk(request, prepared, ChunkDelta(role="assistant", content=""))
             answer: list[str] = []
             usage = Usage()
             finish = "stop"
@@ -166,7 +174,7 @@ class ChatService:
             while event is not None:
                 if isinstance(event, TextDelta):
                     answer.append(event.text)
-                    yield self._chunk(request, prepared, {"content": event.text})
+                    yield self._chunk(request, prepared, ChunkDelta(content=event.text))
                 elif isinstance(event, Usage):
                     usage = event
                 elif isinstance(event, Finish):
@@ -177,14 +185,14 @@ class ChatService:
             if close is not None:
                 close()
         text = "".join(answer)
-        final = self._chunk(request, prepared, {}, finish=finish)
-        final["strata"] = self._extension(prepared, text)
+        final = self._chunk(request, prepared, ChunkDelta(), finish=finish)
+        final.strata = self._extension(prepared, text)
         yield final
         if cached is None:
             self._store(prepared, Completion(text, finish, usage, prepared.outcome.target or request.model))
         if request.stream_options is not None and request.stream_options.include_usage:
             usage_chunk = self._chunk(request, prepared, None)
-            usage_chunk["usage"] = self._usage(prepared, usage, text).as_dict()
+            usage_chunk.usage = self._usage(prepared, usage, text)
             yield usage_chunk
 
     def _cached(self, prepared: PreparedChat) -> Completion | None:
@@ -204,7 +212,7 @@ class ChatService:
         ):
             self._cache.put(prepared.cache_key, completion)
 
-    def _usage(self, prepared: PreparedChat, reported: Usage, text: str) -> Usage:
+    def _usage(self, prepared: PreparedChat, reported: Usage, text: str) -> UsageInfo:
         """The upstream's counts where they cover the whole answer; ours (the same tokenizer) where
         the upstream reported none, or where a continuation means no one upstream saw it all."""
         if prepared.outcome.continued:
@@ -213,32 +221,31 @@ class ChatService:
         completion = reported.completion_tokens
         if not completion and text:
             completion = token_counter(prepared.tokenizer).count(text)
-        return Usage(prompt, completion)
+        return UsageInfo(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 
     def _chunk(
         self,
         request: ChatCompletionRequest,
         prepared: PreparedChat,
-        delta: dict[str, Any] | None,
+        delta: ChunkDelta | None,
         *,
         finish: str | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "id": f"chatcmpl-{prepared.request_id}",
-            "object": "chat.completion.chunk",
-            "created": prepared.created,
-            "model": request.model,
-            "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
+    ) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=f"chatcmpl-{prepared.request_id}",
+            created=prepared.created,
+            model=request.model,
+            choices=[] if delta is None else [ChunkChoice(delta=delta, finish_reason=finish)],
+        )
 
-    def _extension(self, prepared: PreparedChat, answer: str) -> dict[str, Any]:
+    def _extension(self, prepared: PreparedChat, answer: str) -> StrataResponseExtension:
         return StrataResponseExtension(
             request_id=prepared.request_id,
             citations=build_citations(prepared.prompt.sources, answer),
             cache_hit=prepared.cache_hit,
             target=prepared.outcome.target,
             failovers=prepared.outcome.failovers,
-        ).model_dump()
+        )
 
 
 def _text(content: Any) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,12 +40,17 @@ def request(**fields: Any) -> ChatCompletionRequest:
 PRINCIPAL = Principal(tenant="acme", key_id="k")
 
 
+def wire(chunks: Iterator[Any]) -> list[dict[str, Any]]:
+    """The chunks as they go on the wire (what the SSE events carry)."""
+    return [json.loads(chunk.model_dump_json()) for chunk in chunks]
+
+
 def test_stream_forwards_each_token_and_the_finish_chunk_carries_citations() -> None:
     model = ScriptedModel(["Grass", " [1]", "."])
     chat, retriever = service(model, [hit("kangaroo", 0, 0.9), hit("wombat", 2, 0.4)])
     prepared = chat.prepare(request(stream=True), PRINCIPAL, "req1")
 
-    chunks = list(chat.stream(request(stream=True), prepared))
+    chunks = wire(chat.stream(request(stream=True), prepared))
 
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert [c["choices"][0]["delta"].get("content") for c in chunks[1:4]] == ["Grass", " [1]", "."]
@@ -63,7 +69,7 @@ def test_stream_forwards_each_token_and_the_finish_chunk_carries_citations() -> 
 def test_stream_with_include_usage_ends_with_a_usage_chunk() -> None:
     chat, _ = service(ScriptedModel(["Hi", "!"]), [])
     asked = request(stream=True, stream_options={"include_usage": True})
-    chunks = list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+    chunks = wire(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"] == {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
@@ -126,7 +132,7 @@ def test_a_prompt_that_cannot_fit_the_window_is_refused_before_any_call() -> Non
 
 def test_buffered_completion_has_usage_and_the_extension() -> None:
     chat, _ = service(ScriptedModel(["Grass [1]"]), [hit("kangaroo", 0, 0.9)])
-    reply = chat.complete(request(), chat.prepare(request(), PRINCIPAL, "r9"))
+    reply = chat.complete(request(), chat.prepare(request(), PRINCIPAL, "r9")).model_dump()
     assert reply["id"] == "chatcmpl-r9" and reply["object"] == "chat.completion"
     assert reply["choices"][0]["message"] == {"role": "assistant", "content": "Grass [1]"}
     assert reply["usage"] == {"prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12}
@@ -158,8 +164,8 @@ def test_a_deterministic_answer_is_cached_and_replayed_as_a_stream(cache: Respon
     chat, _ = service(model, [hit("kangaroo", 0, 0.9)], cache=cache)
     asked = request(temperature=0, stream=True)
 
-    first = list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r1")))
-    second = list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r2")))
+    first = wire(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r1")))
+    second = wire(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r2")))
 
     text = lambda chunks: "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])  # noqa: E731
     assert len(model.requests) == 1
@@ -169,7 +175,7 @@ def test_a_deterministic_answer_is_cached_and_replayed_as_a_stream(cache: Respon
     assert second[-1]["strata"]["citations"][0]["referenced"] is True
 
     buffered = request(temperature=0)
-    assert chat.complete(buffered, chat.prepare(buffered, PRINCIPAL, "r3"))["strata"]["cache_hit"] is True
+    assert chat.complete(buffered, chat.prepare(buffered, PRINCIPAL, "r3")).strata.cache_hit is True
 
 
 def test_the_cache_is_bypassed_when_asked_and_for_sampled_requests(cache: ResponseCache) -> None:
@@ -205,7 +211,7 @@ def test_an_answer_continued_on_a_fallback_reads_as_one_and_is_counted_whole() -
     backup = ScriptedModel(["eat ", "grass."], name="backup")
     chat = ChatService(retriever=RecordingRetriever([]), router=router_for(primary, backup), settings=Settings())
     asked = request(stream=True, stream_options={"include_usage": True})
-    chunks = list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+    chunks = wire(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
 
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "Kangaroos eat grass."
