@@ -4,6 +4,9 @@ in front of two mock upstreams whose faults the tests set."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +46,10 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
             f"    base_url: {backup.base_url}\n"
             "    model: mock\n"
             "    context_window: 8192\n"
+            "  local:\n"
+            "    provider: sagemaker\n"
+            "    endpoint: strata-chat\n"
+            "    fallbacks: [backup]\n"
             "  solo:\n"
             "    provider: openai\n"
             f"    base_url: {primary.base_url}\n"
@@ -190,3 +197,33 @@ def test_a_deterministic_request_is_answered_from_the_cache_the_second_time(upst
     assert upstreams.primary.stats()["counters"]["completions"] == 1 + 2  # the warm-up's two, then one
     replayed, strata = answer_of([line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")])
     assert replayed == ANSWER and strata["cache_hit"] is True
+
+
+def test_a_model_server_that_dies_opens_its_aliases_until_it_is_back(upstreams: Upstreams) -> None:
+    """The supervisor restarts the local model server and, meanwhile, holds the breakers of the
+    aliases it serves open: requests go straight to their fallbacks and /healthz says why."""
+    port = upstreams.stack.env["STRATA_SAGEMAKER_RUNTIME_URL"].rsplit(":", 1)[1]
+    pid = subprocess.run(
+        ["pgrep", "-f", f"model_endpoint --host 127.0.0.1 --port {port}"], capture_output=True, text=True
+    ).stdout.split()[0]
+    os.kill(int(pid), signal.SIGKILL)
+    with upstreams.stack.http() as client:
+        health = wait_until(
+            lambda: (h := client.get("/healthz").json())["models"]["local"]["breaker"] == "open" and h,
+            timeout_s=15,
+            what="the local alias to open",
+        )
+        assert "model server exited" in health["models"]["local"]["last_error"]
+        assert health["models"]["default"]["breaker"] == "closed"
+
+        status, events, _ = stream(upstreams.stack, model="local")
+        text, strata = answer_of(events)
+        assert status == 200 and text == ANSWER and strata["target"] == "backup"
+
+        wait_until(
+            lambda: client.get("/healthz").json()["models"]["local"]["breaker"] == "closed",
+            timeout_s=120,
+            what="the restarted model server",
+        )
+    status, events, _ = stream(upstreams.stack, model="local", max_tokens=4)
+    assert status == 200 and answer_of(events)[1]["target"] == "local"

@@ -186,6 +186,24 @@ class CircuitBreakers:
             with self._lock:
                 self._calls.pop(target, None)  # judged afresh once it closes
 
+    def trip(self, target: str, reason: str) -> None:
+        """Open ``target``'s breaker now, for whoever knows it is down before any call fails."""
+        self._force(target, lambda r: BreakerRecord(BreakerState.OPEN, r.failures, self._clock(), 0.0, reason))
+
+    def reset(self, target: str) -> None:
+        """Close ``target``'s breaker now (it is known to be back)."""
+        self._force(target, lambda r: BreakerRecord())
+
+    def _force(self, target: str, state: Callable[[BreakerRecord], BreakerRecord]) -> None:
+        for _ in range(3):  # a lost race re-reads and writes again
+            try:
+                current = self._store.get(target)
+            except Exception:
+                logger.exception("breaker store unreadable for %s", target)
+                return
+            if self._write(target, current, replace(state(current), version=current.version + 1)):
+                return
+
     def _record(self, target: str, *, ok: bool) -> tuple[int, int]:
         """Add an outcome to this container's window; the window's (failures, calls)."""
         with self._lock:

@@ -90,16 +90,37 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10) -> Non
             process.wait()
 
 
+def responds(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 class Supervisor:
     """Keeps a child process running: one that dies is logged and started again.
 
     Restarts back off (1 s, 2 s, 4 s … up to a minute) so a child that cannot start does not spin.
+    ``on_exit(code)`` is told when the child died; ``on_ready()`` once a restarted child passes
+    ``ready()`` (the model server: its ``/ping``).
     """
 
-    def __init__(self, name: str, start: Callable[[], subprocess.Popen[bytes]], *, check_interval_s: float = 1.0):
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], subprocess.Popen[bytes]],
+        *,
+        check_interval_s: float = 1.0,
+        ready: Callable[[], bool] = lambda: True,
+        on_exit: Callable[[int], None] = lambda code: None,
+        on_ready: Callable[[], None] = lambda: None,
+    ):
         self.name = name
         self._start = start
         self._check_interval_s = check_interval_s
+        self._ready, self._on_exit, self._on_ready = ready, on_exit, on_ready
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.restarts = 0
@@ -111,17 +132,30 @@ class Supervisor:
 
     def _watch(self) -> None:
         delay = 1.0
+        waiting_for_ready = False
         while not self._stopped.wait(self._check_interval_s):
             code = self.process.poll()
             if code is None:
-                delay = 1.0
+                if waiting_for_ready and self._ready():
+                    waiting_for_ready = False
+                    delay = 1.0
+                    logger.warning("the %s is back", self.name)
+                    self._notify(self._on_ready)
                 continue
             logger.error("the %s exited with code %s; restarting it in %.0f s", self.name, code, delay)
+            self._notify(self._on_exit, code)
             if self._stopped.wait(delay):
                 return
             self.process = self._start()
             self.restarts += 1
+            waiting_for_ready = True
             delay = min(delay * 2, 60.0)
+
+    def _notify(self, callback: Callable[..., None], *args: object) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            logger.exception("supervising the %s", self.name)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -20,12 +20,13 @@ from strata import aws
 from strata.auth import build_key_store, generate_secret
 from strata.config import RESOURCES, Settings
 from strata.documents import DocumentRegistry, source_key_for
-from strata.inference import ModelRegistryError, registry_from_settings
+from strata.inference import ModelRegistry, ModelRegistryError, registry_from_settings
+from strata.inference.factory import build_breakers
 from strata.local import aws as local_aws
 from strata.local.env_file import read_env_file, write_env_file
 from strata.local.gateway import LocalGateway, Route
 from strata.local.poller import SqsPoller
-from strata.local.processes import Supervisor, ensure_port_free, start_model_server, wait_for_http
+from strata.local.processes import Supervisor, ensure_port_free, responds, start_model_server, wait_for_http
 from strata.local.reconcile import reconcile
 from strata.local.state import LocalStateStore
 from strata.local.watcher import DocumentsFolderMirror
@@ -123,7 +124,7 @@ class LocalStack:
             raise RuntimeError(str(error)) from None
         logger.info("models: %s", ", ".join(f"{a} ({t.provider})" for a, t in registry.models.items()))
 
-        model_server = self._start_model_server(settings)
+        model_server = self._start_model_server(settings, registry)
         aws_clients, queues = self._start_local_aws(settings)
         logger.info("waiting for the models to load")
         wait_for_http(f"{config.model_url}/ping", timeout_s=config.model_ready_timeout_s, process=model_server)
@@ -151,10 +152,24 @@ class LocalStack:
         write_env_file(config.env_file, self.env)
         self.started_in_s = time.monotonic() - began
 
-    def _start_model_server(self, settings: Settings) -> subprocess.Popen[bytes]:
-        """The model server as a supervised child: if it dies, it is logged and started again."""
+    def _start_model_server(self, settings: Settings, registry: ModelRegistry) -> subprocess.Popen[bytes]:
+        """The model server as a supervised child: if it dies, it is logged and started again, and
+        meanwhile the breakers of the aliases it serves (the SageMaker ones) are open, so requests
+        go to their fallbacks at once and /healthz says why."""
         log_path = self.config.logs_dir / "model_endpoint.log"
         logger.info("starting the model server (logs in %s)", log_path)
+        served = [alias for alias, target in registry.models.items() if target.provider == "sagemaker"]
+
+        def down(code: int) -> None:
+            breakers = build_breakers(settings)
+            for alias in served:
+                breakers.trip(alias, f"the local model server exited with code {code}; restarting it")
+
+        def up() -> None:
+            breakers = build_breakers(settings)
+            for alias in served:
+                breakers.reset(alias)
+
         supervisor = Supervisor(
             "model server",
             lambda: start_model_server(
@@ -163,6 +178,9 @@ class LocalStack:
                 endpoints=(settings.chat_endpoint, settings.embedding_endpoint),
                 log_path=log_path,
             ),
+            ready=lambda: responds(f"{self.config.model_url}/ping"),
+            on_exit=down,
+            on_ready=up,
         )
         self._closers.append(supervisor.stop)
         self.model_server = supervisor

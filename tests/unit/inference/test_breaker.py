@@ -167,3 +167,16 @@ def test_concurrent_callers_of_an_expired_entry_cost_one_store_read() -> None:
     for thread in threads:
         thread.join()
     assert Slow.reads == 2  # the first fill, then one refresh for all sixteen
+
+
+def test_a_target_known_to_be_down_can_be_tripped_and_reset_at_once(store) -> None:
+    clock = Clock()
+    breakers = CircuitBreakers(store, POLICY, clock=clock)
+    other = CircuitBreakers(store, POLICY, clock=clock)  # another container
+    breakers.trip("a", "the local model server exited with code -9")
+    clock.now += 1.5  # past the other container's cache
+    assert not other.allow("a")
+    assert other.state("a").last_error == "the local model server exited with code -9"
+    breakers.reset("a")
+    clock.now += 1.5
+    assert other.allow("a") and other.state("a").state is BreakerState.CLOSED
