@@ -171,3 +171,15 @@ class ClientPerCaller:
             yield client
         finally:
             self._free.append(client)
+
+
+def strata_stream_body(question: str) -> dict:
+    """A streamed chat request to Strata that only the model can answer: retrieval off, sampled
+    (temperature 0.7, so the response cache never serves it)."""
+    return {
+        "model": "default",
+        "messages": [{"role": "user", "content": question}],
+        "stream": True,
+        "temperature": 0.7,
+        "strata": {"retrieval": {"enabled": False}},
+    }

@@ -43,7 +43,15 @@ from typing import Any
 
 import httpx
 
-from bench.common import ClientPerCaller, bounded, machine, median, percentile, start_strata_with_models
+from bench.common import (
+    ClientPerCaller,
+    bounded,
+    machine,
+    median,
+    percentile,
+    start_strata_with_models,
+    strata_stream_body,
+)
 from bench.mock_upstream import Behaviour, spawn_mock
 
 CHUNKS = 20
@@ -91,13 +99,7 @@ async def one_request(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], index: int, tag: str = ""
 ) -> Outcome:
     outcome = Outcome(index)
-    body = {
-        "model": "default",
-        "messages": [{"role": "user", "content": f"Tell me something new [req:{tag}{index}]"}],
-        "stream": True,
-        "temperature": 0.7,
-        "strata": {"retrieval": {"enabled": False}},
-    }
+    body = strata_stream_body(f"Tell me something new [req:{tag}{index}]")
     began = time.perf_counter()
     try:
         async with client.stream("POST", url, json=body, headers=headers) as response:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ClientPerCaller, bounded, machine, rss_mib, start_strata_with_models
+from bench.common import ClientPerCaller, bounded, machine, rss_mib, start_strata_with_models, strata_stream_body
 from bench.mock_upstream import Behaviour, spawn_mock
 
 CHUNKS = 20
@@ -45,13 +45,7 @@ async def soak(url: str, key: str, pid: int, args: argparse.Namespace) -> list[S
 
         async def one(i: int) -> None:
             nonlocal finished, failed
-            body = {
-                "model": "default",
-                "messages": [{"role": "user", "content": f"Tell me something new, soak {i}."}],
-                "stream": True,
-                "temperature": 0.7,
-                "strata": {"retrieval": {"enabled": False}},
-            }
+            body = strata_stream_body(f"Tell me something new, soak {i}.")
             tail = b""
             try:
                 async with (
