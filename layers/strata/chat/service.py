@@ -95,13 +95,11 @@ class ChatService:
                 document_ids=options.document_ids,
             )
         prompt = assemble_prompt(
-            [message.model_dump(exclude_none=True) for message in request.messages],
+            [{"role": message.role, "content": message.text()} for message in request.messages],
             hits,
             max_context_chars=self._settings.max_context_chars,
         )
-        messages = tuple(
-            Message(role=_ROLES.get(m["role"], m["role"]), content=_text(m.get("content"))) for m in prompt.messages
-        )
+        messages = tuple(Message(role=_ROLES.get(m["role"], m["role"]), content=m["content"]) for m in prompt.messages)
         prompt_tokens = token_counter(target.tokenizer).count_messages(messages)
         room = target.context_window - prompt_tokens
         if room < 1:
@@ -246,12 +244,6 @@ class ChatService:
             target=prepared.outcome.target,
             failovers=prepared.outcome.failovers,
         )
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content or () if part.get("type") == "text")
 
 
 def _digest(text: str) -> str:

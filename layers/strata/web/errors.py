@@ -68,12 +68,13 @@ def public_error_body(error: Exception) -> tuple[int, dict[str, Any]]:
     return status, error_body(message, type_=type_, code=code)
 
 
-def retry_after_headers(error: Exception) -> dict[str, str] | None:
-    """``Retry-After`` (whole seconds, at least 1) for an error that knows when to come back."""
+def _retry_after_headers(error: Exception, status: int) -> dict[str, str] | None:
+    """``Retry-After`` in whole seconds (at least 1): when the error knows when to come back, and
+    on every 503 (one second when it does not)."""
     retry_after = getattr(error, "retry_after", None)
-    if retry_after is None:
+    if retry_after is None and status != 503:
         return None
-    return {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return {"Retry-After": str(max(1, math.ceil(retry_after or 1)))}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -96,9 +97,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _known(_: Request, error: Exception) -> JSONResponse:
         status, body = public_error_body(error)
-        headers = retry_after_headers(error)
-        if status == 503 and headers is None:
-            headers = {"Retry-After": "1"}
+        headers = _retry_after_headers(error, status)
         if status >= 500:
             logger.warning("request failed: %s", error)
         return JSONResponse(body, status_code=status, headers=headers)
