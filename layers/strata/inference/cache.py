@@ -27,7 +27,7 @@ def cache_key(*, tenant: str, alias: str, request: ChatRequest, sources: Sequenc
     document = {
         "tenant": tenant,
         "alias": alias,
-        # Whitespace at the ends of a message never changes the answer a user means to get.
+        # Runs of whitespace (and a message's ends) never change the answer a user means to get.
         "messages": [[m.role, " ".join(m.content.split())] for m in request.messages],
         "params": [request.max_tokens, request.temperature, request.top_p, list(request.stop), request.seed],
         "sources": hashlib.sha256("\n".join(sources).encode()).hexdigest(),
