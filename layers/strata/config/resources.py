@@ -8,7 +8,7 @@ In the cloud, CDK generates unique physical names and hands them to the Lambdas 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +58,15 @@ class StackResources:
     documents_table: TableSpec
     breakers_table: TableSpec
     response_cache_table: TableSpec
+    tenants_table: TableSpec
+    rate_limits_table: TableSpec
+    prompts_table: TableSpec
+    feedback_table: TableSpec
     api: ApiSpec = field(default_factory=ApiSpec)
     tables: tuple[TableSpec, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        tables = (self.keys_table, self.documents_table, self.breakers_table, self.response_cache_table)
+        tables = tuple(value for value in (getattr(self, f.name) for f in fields(self) if f.init) if isinstance(value, TableSpec))
         object.__setattr__(self, "tables", tables)
 
 
@@ -76,12 +80,21 @@ RESOURCES = StackResources(
         visibility_timeout_s=900,
         max_receive_count=3,
     ),
-    # API keys, looked up by the keyed hash of the secret; the secret itself is never stored.
-    keys_table=TableSpec(name="strata-keys", partition_key="key_hash"),
+    # API keys by their visible id; the item holds only the keyed hash of the secret part.
+    keys_table=TableSpec(name="strata-keys", partition_key="key_id"),
     # The document registry: one item per document, queried by tenant.
     documents_table=TableSpec(name="strata-documents", partition_key="tenant", sort_key="document_id"),
     # One circuit-breaker item per model target, shared by every container.
     breakers_table=TableSpec(name="strata-breakers", partition_key="target"),
     # Answers to deterministic requests, by a hash of everything that shaped them; they expire.
     response_cache_table=TableSpec(name="strata-response-cache", partition_key="key", ttl_attribute="expires_at"),
+    # Per-tenant settings: the tenant's rate limits and daily token quota.
+    tenants_table=TableSpec(name="strata-tenants", partition_key="tenant"),
+    # Rate-limit buckets (per key and tenant, per minute and per day), updated only by atomic
+    # conditional writes; a day's quota item expires after the day.
+    rate_limits_table=TableSpec(name="strata-rate-limits", partition_key="bucket", ttl_attribute="expires_at"),
+    # Prompt versions: one item per (tenant, name, version).
+    prompts_table=TableSpec(name="strata-prompts", partition_key="tenant", sort_key="prompt_version"),
+    # Ratings and comments on answers, by the request id the answer carried.
+    feedback_table=TableSpec(name="strata-feedback", partition_key="tenant", sort_key="request_id"),
 )

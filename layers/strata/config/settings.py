@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     documents_table: str = RESOURCES.documents_table.name
     breakers_table: str = RESOURCES.breakers_table.name
     response_cache_table: str = RESOURCES.response_cache_table.name
+    tenants_table: str = RESOURCES.tenants_table.name
+    rate_limits_table: str = RESOURCES.rate_limits_table.name
+    prompts_table: str = RESOURCES.prompts_table.name
+    feedback_table: str = RESOURCES.feedback_table.name
     tenant_prefix: str = RESOURCES.documents_bucket.prefix
 
     # Models: the registry of aliases (strata.inference.registry) comes from ``models`` (a YAML or
@@ -58,9 +62,36 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     response_cache_ttl_s: int = Field(default=3600, ge=0)  # 0 turns the response cache off
 
-    # Authentication: API keys are stored as HMAC-SHA256 hashes keyed by this secret. No default:
-    # a public one would make the stored hashes guessable (see strata.auth.build_key_store).
+    # Authentication: API keys are stored as HMAC-SHA256 hashes keyed by a pepper. No default: a
+    # public one would make the stored hashes guessable. In AWS it is read from Secrets Manager at
+    # cold start (``key_pepper_secret``, never the environment); locally from a file in .strata/;
+    # tests pass ``key_pepper`` itself.
     key_pepper: SecretStr | None = None
+    key_pepper_secret: str | None = None  # Secrets Manager secret id (ARN or name)
+    key_pepper_file: Path | None = None
+    # Optional JWT sign-in (Cognito user pools): tokens signed by the issuer's JWKS, for this
+    # audience (the app client id); the tenant comes from one claim, the scopes from another.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None  # default: {issuer}/.well-known/jwks.json
+    jwt_tenant_claim: str = "custom:tenant"
+    jwt_scopes_claim: str = "scope"
+    jwt_default_scopes: str = "chat"
+
+    # Rate limits: a container leases a slice of a bucket (at most this share of its limit) so
+    # that most requests touch no table; unused units go back after ``rate_limit_lease_s``.
+    rate_limit_lease_fraction: float = Field(default=0.05, gt=0, le=1)
+    rate_limit_lease_s: float = Field(default=2.0, gt=0)
+
+    # Request limits, checked before a body is parsed.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_messages: int = Field(default=256, ge=1)
+    max_embedding_inputs: int = Field(default=2048, ge=1)
+
+    # Request logging: prompt and answer text only when asked, and redacted then.
+    log_content: bool = False
+    metrics_namespace: str = "Strata"
 
     # Retrieval and ingestion.
     vector_store: Literal["local", "opensearch"] = "local"
