@@ -58,7 +58,7 @@ from contextlib import asynccontextmanager  # noqa: E402
 from typing import TYPE_CHECKING, Any, TypeVar  # noqa: E402
 
 if TYPE_CHECKING:
-    from strata.local.harness import RunningStack
+    from strata_local.harness import RunningStack
 
 R = TypeVar("R")
 
@@ -142,7 +142,7 @@ def start_strata_with_models(workdir: Path, models: dict[str, Any], **stack_args
     ``stack_args`` go to ``start_stack`` (``env={"STRATA_...": ...}``)."""
     import yaml
 
-    from strata.local.harness import start_stack
+    from strata_local.harness import start_stack
 
     models_file = workdir / "models.yaml"
     models_file.write_text(yaml.safe_dump({"models": models}, sort_keys=False))

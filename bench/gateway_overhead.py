@@ -5,7 +5,7 @@ One invocation starts, on loopback:
   litellm  the LiteLLM proxy (``litellm[proxy]==1.108.7`` in its own venv, bench/.venv-litellm, created here
            on first use): one worker, no database, telemetry off, the local cost map, a master key, and one
            model route (``mock`` → ``openai/mock`` at the mock); nothing else turned on
-  strata   ``strata dev --models FILE`` (strata.local.harness), alias ``default`` → the mock; each request
+  strata   ``strata dev --models FILE`` (strata_local.harness), alias ``default`` → the mock; each request
            turns retrieval off, so both gateways do the same work
 and sends the same requests to the mock directly (the baseline), to LiteLLM and to Strata: buffered, and
 streamed (20 chunks), at concurrency 1, 16 and 64, in blocks interleaved per round (direct, litellm, strata,
@@ -312,7 +312,7 @@ def litellm_proxy(mock_base_url: str, workdir: Path) -> Iterator[tuple[subproces
 
 
 def strata_supports_models_file() -> bool:
-    from strata.local.harness import start_stack
+    from strata_local.harness import start_stack
 
     return "models_file" in inspect.signature(start_stack).parameters
 
@@ -521,7 +521,7 @@ def main() -> None:
     args = parser.parse_args()
     wanted = [t for t in ("direct", "litellm", "strata") if t in args.targets.split(",")]
     if "strata" in wanted and not strata_supports_models_file():
-        print("strata.local.harness.start_stack has no models_file yet: measuring without Strata", flush=True)
+        print("strata_local.harness.start_stack has no models_file yet: measuring without Strata", flush=True)
         wanted.remove("strata")
     command = " ".join([".venv/bin/python -m bench.gateway_overhead", *sys.argv[1:]])
     cells: Cells = defaultdict(Cell)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.common import DATASET, machine, median
 from strata.documents import document_id_for
-from strata.local.harness import start_stack
+from strata_local.harness import start_stack
 
 
 def corpus(size_bytes: int) -> bytes:

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import machine, median
-from strata.local.harness import start_stack
+from strata_local.harness import start_stack
 
 
 def main() -> None:

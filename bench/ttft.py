@@ -25,7 +25,7 @@ from bench.common import DATASET, machine, median, time_to_first_token
 from strata.config import Settings
 from strata.documents import document_id_for
 from strata.inference import SageMakerEmbedder
-from strata.local.harness import RunningStack, start_stack
+from strata_local.harness import RunningStack, start_stack
 from strata.prompts import assemble_prompt
 from strata.retrieval import LocalVectorStore, Retriever, SearchMode
 

@@ -112,8 +112,7 @@ class LayerBundler:
         target = Path(output_dir) / "python"
         target.mkdir(parents=True, exist_ok=True)
         self._runner(self.pip_command(target))
-        # The local stack's helpers (moto, file watcher) are not shipped to Lambda.
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "local")
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(self._root / "layers" / "strata", target / "strata", ignore=ignore)
         return True
 

@@ -25,7 +25,7 @@ from aws_cdk import aws_logs as logs
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from strata.config import RESOURCES, Settings
-from strata.inference import ModelRegistryError, parse_registry
+from strata.inference.registry import ModelRegistryError, parse_registry
 
 CONTEXT_KEY = "strata"
 """The context key that holds the whole configuration object."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strata.local.harness import RunningStack, free_port, read_env, start_stack, wait_until
+from strata_local.harness import RunningStack, free_port, read_env, start_stack, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASET = REPO_ROOT.parent / "shared" / "datasets" / "wiki-qa"

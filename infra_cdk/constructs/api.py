@@ -17,7 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from strata.web.errors import UNAUTHORIZED_BODY
+from strata.config.routes import UNAUTHORIZED_BODY
 
 CHAT_PATH = "/v1/chat/completions"
 HEALTH_PATH = "/healthz"

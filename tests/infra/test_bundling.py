@@ -21,10 +21,8 @@ dependencies = ["pydantic>=2.7", "boto3>=1.34", "uvicorn[standard]>=0.30", "nump
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "layers" / "strata" / "config").mkdir(parents=True)
-    (root / "layers" / "strata" / "local").mkdir()
     (root / "layers" / "strata" / "__init__.py").write_text("")
     (root / "layers" / "strata" / "config" / "__init__.py").write_text("")
-    (root / "layers" / "strata" / "local" / "moto_stack.py").write_text("")
     (root / "layers" / "strata" / "__pycache__").mkdir()
     (root / "pyproject.toml").write_text(PYPROJECT)
     chat = root / "functions" / "chat"
@@ -72,7 +70,7 @@ def test_layer_installs_linux_wheels_for_the_lambda_runtime(
     assert not [arg for arg in command if arg.startswith("boto3")]
 
 
-def test_layer_ships_strata_without_the_local_stack(project: Path, tmp_path: Path) -> None:
+def test_layer_ships_the_strata_package(project: Path, tmp_path: Path) -> None:
     bundler = LayerBundler(project_root=project, architecture="arm64", python_version="3.12", runner=FakePip())
     output = tmp_path / "out"
 
@@ -80,7 +78,6 @@ def test_layer_ships_strata_without_the_local_stack(project: Path, tmp_path: Pat
 
     assert (output / "python" / "strata" / "config" / "__init__.py").is_file()
     assert (output / "python" / "pydantic").is_dir()
-    assert not (output / "python" / "strata" / "local").exists()
     assert not (output / "python" / "strata" / "__pycache__").exists()
 
 

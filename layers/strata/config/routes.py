@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 
 class Scope(StrEnum):
@@ -72,3 +72,13 @@ _BY_ENDPOINT = {(route.method, route.path): route for route in ROUTES}
 def route_for(method: str, path_template: str) -> RouteSpec | None:
     """The spec of a route by its template (what FastAPI matched), or None."""
     return _BY_ENDPOINT.get((method, path_template))
+
+
+def error_body(message: str, *, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape, which every error of the API has."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+# What a request without a valid key gets, from the local gateway and from API Gateway alike.
+UNAUTHORIZED_MESSAGE = "Invalid or missing API key. Send 'Authorization: Bearer <key>'."
+UNAUTHORIZED_BODY = error_body(UNAUTHORIZED_MESSAGE, type_="invalid_request_error", code="invalid_api_key")

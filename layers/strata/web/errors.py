@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strata.auth import AuthError
+from strata.config.routes import UNAUTHORIZED_BODY, error_body
 from strata.chat import ContextWindowExceededError
 from strata.documents import DocumentNotFoundError
 from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
@@ -33,13 +34,6 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
 ]
 
 
-def error_body(message: str, *, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-# What a request without a valid key gets, from the local gateway and from API Gateway alike.
-UNAUTHORIZED_MESSAGE = "Invalid or missing API key. Send 'Authorization: Bearer <key>'."
-UNAUTHORIZED_BODY = error_body(UNAUTHORIZED_MESSAGE, type_="invalid_request_error", code="invalid_api_key")
 
 
 def error_response(

@@ -8,7 +8,7 @@ import pytest
 from moto import mock_aws
 
 from strata.auth import ApiKeyStore, InvalidCredentialsError, InvalidTenantError, MissingCredentialsError, authorize
-from strata.local.aws import create_tables
+from strata_local.aws import create_tables
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/POST/v1/chat/completions"
 

@@ -8,7 +8,7 @@ from moto import mock_aws
 
 from strata.documents import DocumentNotFoundError, DocumentRegistry, DocumentStatus, parse_source_key
 from strata.documents.registry import is_older
-from strata.local.aws import create_tables
+from strata_local.aws import create_tables
 
 SOURCE = parse_source_key("tenants/acme/report.pdf")
 

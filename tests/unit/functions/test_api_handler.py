@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 
 from strata.documents import DocumentRegistry, parse_source_key
-from strata.local.aws import create_tables
-from strata.local.lambda_context import LocalLambdaContext
+from strata_local.aws import create_tables
+from strata_local.lambda_context import LocalLambdaContext
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from strata.documents import DocumentRegistry, DocumentStatus, document_id_for, parse_source_key
 from strata.ingest import Chunker, IngestPipeline, handle_sqs_record
-from strata.local.aws import create_bucket, create_tables
+from strata_local.aws import create_bucket, create_tables
 from strata.retrieval import LocalVectorStore, SearchMode
 
 BUCKET = "strata-documents"

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from strata.local.gateway import LocalGateway, Route
+from strata_local.gateway import LocalGateway, Route
 from strata.web import REQUEST_CONTEXT_HEADER
 
 pytestmark = pytest.mark.anyio

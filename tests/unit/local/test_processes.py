@@ -3,8 +3,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from strata.local.harness import wait_until
-from strata.local.processes import Supervisor
+from strata_local.harness import wait_until
+from strata_local.processes import Supervisor
 
 
 def test_a_supervised_child_that_dies_is_started_again() -> None:

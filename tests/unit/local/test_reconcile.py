@@ -10,8 +10,8 @@ import pytest
 from moto import mock_aws
 
 from strata.documents import DocumentRegistry, parse_source_key
-from strata.local.aws import create_bucket, create_queues, create_tables
-from strata.local.reconcile import reconcile
+from strata_local.aws import create_bucket, create_queues, create_tables
+from strata_local.reconcile import reconcile
 
 BUCKET = "strata-documents"
 

@@ -114,7 +114,7 @@ def start_stack(
     command = [
         sys.executable,
         "-m",
-        "strata.cli",
+        "strata_local.cli",
         "dev",
         "--port",
         str(free_port()),

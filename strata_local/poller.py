@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from strata.local.lambda_context import LocalLambdaContext
+from strata_local.lambda_context import LocalLambdaContext
 
 logger = logging.getLogger(__name__)
 

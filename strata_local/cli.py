@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from strata.local.stack import LocalStack, LocalStackConfig
+    from strata_local.stack import LocalStack, LocalStackConfig
 
     _configure_logging(args.state_dir / "logs" / "strata.log", verbose=args.verbose)
     if not args.verbose:
@@ -82,7 +82,7 @@ def _dev(args: argparse.Namespace) -> int:
 def _create_key(args: argparse.Namespace) -> int:
     from strata.auth import InvalidTenantError, build_key_store
     from strata.config import Settings
-    from strata.local.env_file import load_env_file
+    from strata_local.env_file import load_env_file
 
     load_env_file(args.state_dir / "local.env")
     settings = Settings()
@@ -102,7 +102,7 @@ def _create_key(args: argparse.Namespace) -> int:
 def _openapi(_: argparse.Namespace) -> int:
     import json
 
-    from strata.web.openapi import public_openapi
+    from functions.openapi import public_openapi
 
     print(json.dumps(public_openapi(), indent=2))
     return 0

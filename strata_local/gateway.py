@@ -25,8 +25,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strata.config import RESOURCES
-from strata.local.aws import LOCAL_ACCOUNT
-from strata.local.lambda_context import LocalLambdaContext
+from strata_local.aws import LOCAL_ACCOUNT
+from strata_local.lambda_context import LocalLambdaContext
 from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY, error_response
 
 logger = logging.getLogger(__name__)

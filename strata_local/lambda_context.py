@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from strata.local.aws import LOCAL_ACCOUNT, LOCAL_REGION
+from strata_local.aws import LOCAL_ACCOUNT, LOCAL_REGION
 
 
 @dataclass

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from strata.web.openapi import public_openapi
+from functions.openapi import public_openapi
 
 DOCUMENT = Path(__file__).resolve().parents[3] / "docs" / "openapi.json"
 

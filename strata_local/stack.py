@@ -22,19 +22,19 @@ from strata.config import RESOURCES, Settings
 from strata.documents import DocumentRegistry, source_key_for
 from strata.inference import ModelRegistry, ModelRegistryError, registry_from_settings
 from strata.inference.factory import build_breakers
-from strata.local import aws as local_aws
-from strata.local.env_file import read_env_file, write_env_file
-from strata.local.gateway import LocalGateway, Route
-from strata.local.poller import SqsPoller
-from strata.local.processes import Supervisor, ensure_port_free, responds, start_model_server, wait_for_http
-from strata.local.reconcile import reconcile
-from strata.local.state import LocalStateStore
-from strata.local.watcher import DocumentsFolderMirror
-from strata.web.openapi import build_openapi
+from strata_local import aws as local_aws
+from strata_local.env_file import read_env_file, write_env_file
+from strata_local.gateway import LocalGateway, Route
+from strata_local.poller import SqsPoller
+from strata_local.processes import Supervisor, ensure_port_free, responds, start_model_server, wait_for_http
+from strata_local.reconcile import reconcile
+from strata_local.state import LocalStateStore
+from strata_local.watcher import DocumentsFolderMirror
+from functions.openapi import build_openapi
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _interrupt(*_: Any) -> None:
