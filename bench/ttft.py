@@ -25,9 +25,9 @@ from bench.common import DATASET, machine, median, time_to_first_token
 from strata.config import Settings
 from strata.documents import document_id_for
 from strata.inference import SageMakerEmbedder
-from strata_local.harness import RunningStack, start_stack
 from strata.prompts import assemble_prompt
 from strata.retrieval import LocalVectorStore, Retriever, SearchMode
+from strata_local.harness import RunningStack, start_stack
 
 QUESTION = "What do kangaroos eat?"
 

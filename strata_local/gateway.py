@@ -25,9 +25,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from strata.config import RESOURCES
+from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY, error_response
 from strata_local.aws import LOCAL_ACCOUNT
 from strata_local.lambda_context import LocalLambdaContext
-from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY, error_response
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 from starlette.responses import JSONResponse
 
+from functions.openapi import build_openapi
 from strata import aws
 from strata.auth import build_key_store, generate_secret
 from strata.config import RESOURCES, Settings
@@ -30,7 +31,6 @@ from strata_local.processes import Supervisor, ensure_port_free, responds, start
 from strata_local.reconcile import reconcile
 from strata_local.state import LocalStateStore
 from strata_local.watcher import DocumentsFolderMirror
-from functions.openapi import build_openapi
 
 logger = logging.getLogger(__name__)
 

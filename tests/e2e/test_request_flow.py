@@ -154,7 +154,17 @@ def test_bad_documents_fail_with_a_reason_without_blocking_their_batch_and_end_i
 
 def test_keys_created_with_the_cli_belong_to_their_tenant_only(stack: RunningStack) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "strata_local.cli", "keys", "create", "--tenant", "acme", "--state-dir", str(stack.state_dir)],
+        [
+            sys.executable,
+            "-m",
+            "strata_local.cli",
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--state-dir",
+            str(stack.state_dir),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -66,7 +66,9 @@ class StackResources:
     tables: tuple[TableSpec, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        tables = tuple(value for value in (getattr(self, f.name) for f in fields(self) if f.init) if isinstance(value, TableSpec))
+        tables = tuple(
+            value for value in (getattr(self, f.name) for f in fields(self) if f.init) if isinstance(value, TableSpec)
+        )
         object.__setattr__(self, "tables", tables)
 
 

@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strata.auth import AuthError
-from strata.config.routes import UNAUTHORIZED_BODY, error_body
 from strata.chat import ContextWindowExceededError
+from strata.config.routes import error_body
 from strata.documents import DocumentNotFoundError
 from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
 from strata.retrieval import VectorStoreUnavailableError
@@ -32,8 +32,6 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     (VectorStoreUnavailableError, 503, "api_error", "search_unavailable"),
     (InferenceError, 502, "api_error", "model_error"),
 ]
-
-
 
 
 def error_response(

@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from strata.documents import DocumentRegistry, DocumentStatus, document_id_for, parse_source_key
 from strata.ingest import Chunker, IngestPipeline, handle_sqs_record
-from strata_local.aws import create_bucket, create_tables
 from strata.retrieval import LocalVectorStore, SearchMode
+from strata_local.aws import create_bucket, create_tables
 
 BUCKET = "strata-documents"
 DATASET = Path(__file__).resolve().parents[4] / "shared" / "datasets" / "wiki-qa" / "documents"

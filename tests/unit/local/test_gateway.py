@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from strata_local.gateway import LocalGateway, Route
 from strata.web import REQUEST_CONTEXT_HEADER
+from strata_local.gateway import LocalGateway, Route
 
 pytestmark = pytest.mark.anyio
 
