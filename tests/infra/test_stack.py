@@ -11,7 +11,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from infra_cdk.stack import PROJECT_ROOT, StrataStack
 from strata.config import RESOURCES, Settings
 from strata.config.settings import ENV_PREFIX
-from strata.web.errors import UNAUTHORIZED_BODY
+from strata.config.routes import UNAUTHORIZED_BODY
 
 if TYPE_CHECKING:
     from tests.infra.conftest import Synthesized

@@ -1,14 +1,15 @@
 """Authentication: API keys (stored as keyed hashes) resolved to tenants."""
 
-from strata.auth.authorizer import authorize, bearer_token, principal_context, principal_from_context
+from strata.auth.authorizer import authorize, bearer_token
 from strata.auth.exceptions import (
     AuthError,
     InvalidCredentialsError,
     InvalidTenantError,
     MissingCredentialsError,
+    PermissionDeniedError,
 )
 from strata.auth.keys import ApiKeyStore, build_key_store, generate_secret, hash_secret
-from strata.auth.types import IssuedKey, Principal, validate_tenant
+from strata.auth.types import IssuedKey, KeyRecord, Principal, validate_tenant
 
 __all__ = (
     "ApiKeyStore",
@@ -16,14 +17,14 @@ __all__ = (
     "InvalidCredentialsError",
     "InvalidTenantError",
     "IssuedKey",
+    "KeyRecord",
     "MissingCredentialsError",
+    "PermissionDeniedError",
     "Principal",
     "authorize",
     "bearer_token",
     "build_key_store",
     "generate_secret",
     "hash_secret",
-    "principal_context",
-    "principal_from_context",
     "validate_tenant",
 )

@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 
 from strata.auth.exceptions import MissingCredentialsError
 from strata.auth.keys import ApiKeyStore
-from strata.auth.types import Principal
 
 
 def bearer_token(headers: dict[str, str]) -> str:
@@ -48,16 +47,8 @@ def authorize(event: dict[str, Any], keys: ApiKeyStore) -> dict[str, Any]:
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
-        context=principal_context(principal),
+        context=principal.context(),
     )
     policy.allow_all_routes()
     return policy.asdict()
 
-
-def principal_context(principal: Principal) -> dict[str, str]:
-    return {"tenant": principal.tenant, "key_id": principal.key_id}
-
-
-def principal_from_context(context: dict[str, Any]) -> Principal:
-    """The principal the authorizer put in ``requestContext.authorizer``."""
-    return Principal(tenant=context["tenant"], key_id=context.get("key_id", ""))

@@ -12,3 +12,7 @@ class InvalidCredentialsError(AuthError):
 
 class InvalidTenantError(AuthError, ValueError):
     """A tenant name that cannot be used in keys, object keys or index filters."""
+
+
+class PermissionDeniedError(AuthError):
+    """The key is valid but lacks the scope the route needs (403)."""

@@ -10,8 +10,9 @@ from typing import Any
 
 from strata import aws
 from strata.auth.exceptions import InvalidCredentialsError
-from strata.auth.types import IssuedKey, Principal, validate_tenant
-from strata.config import Settings
+from strata.auth.types import IssuedKey, KeyRecord, Principal, validate_tenant
+from strata.throttle.types import Limits
+from strata.config import Scope, Settings
 from strata.config.settings import ENV_PREFIX
 
 KEY_PREFIX = "sk-strata-"
@@ -61,7 +62,8 @@ class ApiKeyStore:
                 "created_at": datetime.now(UTC).isoformat(),
             }
         )
-        return IssuedKey(secret=secret, key_id=key_id, tenant=tenant)
+        record = KeyRecord(key_id, tenant, name, frozenset(Scope), Limits(), datetime.now(UTC))
+        return IssuedKey(secret=secret, record=record)
 
     def resolve(self, secret: str) -> Principal:
         item = self._table.get_item(Key={"key_hash": hash_secret(secret, self._pepper)}).get("Item")

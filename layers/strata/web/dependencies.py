@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from strata import aws
-from strata.auth import MissingCredentialsError, Principal, principal_from_context
+from strata.auth import MissingCredentialsError, PermissionDeniedError, Principal
 from strata.chat import ChatService
-from strata.config import Settings, get_settings
+from strata.config import Settings, get_settings, route_for
 from strata.documents import DocumentRegistry
 from strata.inference import (
     CachedEmbedder,
@@ -38,7 +38,19 @@ def current_principal(request: Request) -> Principal:
         context = (json.loads(raw).get("authorizer") or {}) if raw else {}
     if "tenant" not in context:
         raise MissingCredentialsError("request was not authorized")
-    return principal_from_context(context)
+    return Principal.from_context(context)
+
+
+def authorized_principal(request: Request) -> Principal:
+    """The caller, checked against the scope the route table gives the matched route (403)."""
+    principal = current_principal(request)
+    route = request.scope.get("route")
+    spec = route_for(request.method, getattr(route, "path", ""))
+    if spec is None:  # a route the table does not know: refuse rather than guess its scope
+        raise PermissionDeniedError(f"{request.method} {request.url.path} is not in the route table")
+    if not principal.allows(spec.scope):
+        raise PermissionDeniedError(f"this key does not have the '{spec.scope}' scope this route needs")
+    return principal
 
 
 @lru_cache
@@ -90,4 +102,71 @@ def document_registry(settings: Annotated[Settings, Depends(get_settings)]) -> D
     return DocumentRegistry(aws.resource("dynamodb", settings).Table(settings.documents_table))
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(authorized_principal)]
+
+
+# The gateway's stores, one per resource, each built once per settings by its package's builder.
+@lru_cache
+def _key_store(settings: Settings) -> Any:
+    from strata.auth import build_key_store
+
+    return build_key_store(settings)
+
+
+@lru_cache
+def _tenant_store(settings: Settings) -> Any:
+    from strata.auth import build_tenant_store
+
+    return build_tenant_store(settings)
+
+
+@lru_cache
+def _rate_limiter(settings: Settings) -> Any:
+    from strata.throttle import build_rate_limiter
+
+    return build_rate_limiter(settings)
+
+
+@lru_cache
+def _prompt_store(settings: Settings) -> Any:
+    from strata.prompts import build_prompt_store
+
+    return build_prompt_store(settings)
+
+
+@lru_cache
+def _feedback_store(settings: Settings) -> Any:
+    from strata.feedback import build_feedback_store
+
+    return build_feedback_store(settings)
+
+
+@lru_cache
+def _document_uploads(settings: Settings) -> Any:
+    from strata.documents import build_document_uploads
+
+    return build_document_uploads(settings)
+
+
+def key_store(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+    return _key_store(settings)
+
+
+def tenant_store(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+    return _tenant_store(settings)
+
+
+def rate_limiter(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+    return _rate_limiter(settings)
+
+
+def prompt_store(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+    return _prompt_store(settings)
+
+
+def feedback_store(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+    return _feedback_store(settings)
+
+
+def document_uploads(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+    return _document_uploads(settings)

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from strata.auth import AuthError
+from strata.auth import AuthError, PermissionDeniedError
 from strata.chat import ContextWindowExceededError
 from strata.config.routes import error_body
 from strata.documents import DocumentNotFoundError
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 # exception type → (status, OpenAI error type, code)
 _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
+    (PermissionDeniedError, 403, "invalid_request_error", "permission_denied"),
     (AuthError, 401, "invalid_request_error", "invalid_api_key"),
     (UnknownModelError, 404, "invalid_request_error", "model_not_found"),
     (DocumentNotFoundError, 404, "invalid_request_error", "not_found"),

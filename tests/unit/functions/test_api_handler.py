@@ -29,7 +29,7 @@ def handler() -> Iterator[Any]:
 
 
 def proxy_event(path: str, tenant: str | None) -> dict[str, Any]:
-    authorizer = {"tenant": tenant, "key_id": "sk-strata-abc", "principalId": "sk-strata-abc"} if tenant else {}
+    authorizer = {"tenant": tenant, "key_id": "abc", "scopes": "chat", "principalId": "abc"} if tenant else {}
     return {
         "resource": path,
         "path": path,

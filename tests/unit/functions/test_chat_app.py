@@ -23,7 +23,7 @@ from strata.inference import (
 from strata.web import REQUEST_CONTEXT_HEADER, chat_service
 from tests.fakes import FakeSageMakerRuntime, RecordingRetriever, hit, model_error, sse_parts
 
-CONTEXT = {REQUEST_CONTEXT_HEADER: json.dumps({"authorizer": {"tenant": "acme", "key_id": "k"}})}
+CONTEXT = {REQUEST_CONTEXT_HEADER: json.dumps({"authorizer": {"tenant": "acme", "key_id": "k", "scopes": "chat"}})}
 QUESTION = {"model": "default", "stream": True, "messages": [{"role": "user", "content": "What do kangaroos eat?"}]}
 
 

@@ -1,0 +1,1 @@
+"""The api function's routes, one module per resource (each an ``APIRouter``)."""
