@@ -11,10 +11,11 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import re
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from strata.config import RESOURCES
+from strata.config import RESOURCES, RouteSpec
 from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY, error_response
 from strata_local.aws import LOCAL_ACCOUNT
 from strata_local.lambda_context import LocalLambdaContext
@@ -38,12 +39,30 @@ Authorizer = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    path: str  # exact path, or a prefix when it ends with "/"
+    """Methods on one path template (``/v1/documents/{document_id}``) served by one app."""
+
+    path: str
     app: ASGIApp
     authorized: bool = True
+    methods: frozenset[str] | None = None  # None: any method
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", self.path) + "$"))
 
     def matches(self, path: str) -> bool:
-        return path.startswith(self.path) if self.path.endswith("/") else path == self.path
+        return self.pattern.match(path) is not None
+
+
+def routes_from_table(table: Iterable[RouteSpec], functions: Mapping[str, ASGIApp]) -> list[Route]:
+    """The gateway's routes, as API Gateway's methods are built: from the route table."""
+    grouped: dict[tuple[str, str, bool], set[str]] = {}
+    for spec in table:
+        grouped.setdefault((spec.path, spec.function, spec.authorized), set()).add(spec.method)
+    return [
+        Route(path, functions[function], authorized=authorized, methods=frozenset(methods))
+        for (path, function, authorized), methods in grouped.items()
+    ]
 
 
 class LocalGateway:
@@ -73,9 +92,22 @@ class LocalGateway:
             return
         if scope["type"] != "http":
             return
-        route = next((r for r in self._routes if r.matches(scope["path"])), None)
+        on_path = [r for r in self._routes if r.matches(scope["path"])]
+        route = next((r for r in on_path if r.methods is None or scope["method"] in r.methods), None)
         if route is None:
-            await self._static(scope, receive, send)
+            if on_path:
+                allowed = sorted(m for r in on_path for m in r.methods or ())
+                message = f"Method {scope['method']} is not allowed on {scope['path']}"
+                response = error_response(
+                    405,
+                    message,
+                    type_="invalid_request_error",
+                    code="method_not_allowed",
+                    headers={"Allow": ", ".join(allowed)},
+                )
+                await response(scope, receive, send)
+            else:
+                await self._static(scope, receive, send)
             return
         context: dict[str, Any] = {}
         if route.authorized:
@@ -104,9 +136,11 @@ class LocalGateway:
         if not identity:  # API Gateway refuses a missing identity source without calling the authorizer
             return JSONResponse(UNAUTHORIZED_BODY, 401), {}
         cached = self._policies.get(identity)
+        latency_ms = 0.0
         if cached is not None and cached[0] > self._clock():
             policy = cached[1]
         else:
+            began = time.perf_counter()
             try:
                 policy = await run_in_threadpool(self._authorizer, event, LocalLambdaContext("strata-authorizer"))
             except Exception as error:
@@ -114,12 +148,14 @@ class LocalGateway:
                     return JSONResponse(UNAUTHORIZED_BODY, 401), {}
                 logger.exception("authorizer failed")
                 return error_response(500, "Internal server error", type_="api_error", code="authorizer_error"), {}
+            latency_ms = round((time.perf_counter() - began) * 1000, 3)
             if self._cache_ttl_s > 0:
                 self._policies[identity] = (self._clock() + self._cache_ttl_s, policy)
         if not _allows(policy, event["methodArn"]):
             message = "User is not authorized to access this resource"
             return error_response(403, message, type_="invalid_request_error", code="permission_denied"), {}
-        return None, policy.get("context") or {}
+        # API Gateway passes the authorizer's latency as $context.authorizer.latency.
+        return None, {**(policy.get("context") or {}), "latency": latency_ms}
 
     def _authorizer_event(self, scope: Scope) -> dict[str, Any]:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

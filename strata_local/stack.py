@@ -16,16 +16,16 @@ from typing import Any
 import uvicorn
 from starlette.responses import JSONResponse
 
-from functions.openapi import build_openapi
+from functions.openapi import public_openapi
 from strata import aws
 from strata.auth import build_key_store, generate_secret
-from strata.config import RESOURCES, Settings
+from strata.config import RESOURCES, ROUTES, Settings
 from strata.documents import DocumentRegistry, source_key_for
 from strata.inference import ModelRegistry, ModelRegistryError, registry_from_settings
 from strata.inference.factory import build_breakers
 from strata_local import aws as local_aws
 from strata_local.env_file import read_env_file, write_env_file
-from strata_local.gateway import LocalGateway, Route
+from strata_local.gateway import LocalGateway, Route, routes_from_table
 from strata_local.poller import SqsPoller
 from strata_local.processes import Supervisor, ensure_port_free, responds, start_model_server, wait_for_http
 from strata_local.reconcile import reconcile
@@ -139,10 +139,8 @@ class LocalStack:
         self._start_ingestion(settings, aws_clients, queues, ingest_handler)
         gateway = LocalGateway(
             routes=[
-                Route("/v1/chat/completions", chat_app),
-                Route("/healthz", api_app, authorized=False),
-                Route("/openapi.json", JSONResponse(build_openapi(chat_app, api_app)), authorized=False),
-                Route("/v1/", api_app),
+                *routes_from_table(ROUTES, {"chat": chat_app, "api": api_app}),
+                Route("/openapi.json", JSONResponse(public_openapi()), authorized=False, methods=frozenset({"GET"})),
             ],
             authorizer=authorizer,
             frontend_dir=config.frontend_dir if config.frontend_dir.is_dir() else None,

@@ -1,11 +1,17 @@
-"""API Gateway REQUEST authorizer: the API key in ``Authorization: Bearer`` → the caller's tenant."""
+"""API Gateway REQUEST authorizer: ``Authorization: Bearer <API key or JWT>`` → the caller.
+
+Returns an allow-all policy with the principal as context (tenant, key id, scopes, limits);
+API Gateway caches it per header for 60 s, so a revoked or expired key is refused within 60 s.
+A refused credential is ``Unauthorized`` (401); a broken deployment (no pepper, JWKS down, table
+unreachable) fails the invocation, which API Gateway answers 500 — never a misleading 401.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
-from strata.auth import ApiKeyStore, AuthError, authorize, build_key_store
+from strata.auth import AuthError, Authenticator, authorize, build_authenticator
 from strata.config import get_settings
 from strata.observability import function_logger
 
@@ -13,14 +19,18 @@ logger = function_logger("strata-authorizer")
 
 
 @lru_cache
-def _keys() -> ApiKeyStore:
-    return build_key_store(get_settings())
+def _authenticator() -> Authenticator:
+    # Once per container: the pepper is read from Secrets Manager at cold start, not per request.
+    return build_authenticator(get_settings())
 
 
+# log_event stays off: the event carries the caller's credential.
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return authorize(event, _keys())
+        return authorize(event, _authenticator())
     except AuthError as error:
-        logger.info("request denied", extra={"reason": str(error)})
+        # The reason names the check that failed and at most the key id, never the credential.
+        logger.info("request denied", extra={"reason": str(error), "method_arn": event.get("methodArn")})
         # This exact message makes API Gateway answer 401 (its UNAUTHORIZED gateway response).
-        raise Exception("Unauthorized") from error
+        raise Exception("Unauthorized") from None

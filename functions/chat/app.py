@@ -1,23 +1,23 @@
 """POST /v1/chat/completions: FastAPI under the Lambda Web Adapter in response-stream mode.
 
-The request flow: the authorizer already resolved the tenant → retrieve and assemble the prompt
-→ stream the model's tokens back as SSE as they come, the last chunk carrying the citations.
+The handler is parse → run the pipeline (strata.chat) → SSE; the authorizer already resolved
+the caller, and the pipeline admits, retrieves, assembles, infers, validates and settles.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from strata.chat import ChatCompletionChunk, ChatCompletionRequest, ChatService, new_request_id
+from strata.chat import ChatCompletionChunk, ChatCompletionRequest, ChatPipeline
 from strata.inference import DONE, encode_sse
 from strata.observability import function_logger
-from strata.web import CurrentPrincipal, chat_service, install_error_handlers, public_error_body
+from strata.web import CurrentPrincipal, CurrentRequest, chat_pipeline, install_error_handlers, public_error_body
 from strata.web.streaming import ThreadedStream
 
 logger = function_logger("strata-chat")
@@ -35,28 +35,27 @@ STREAM_READERS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="chat-st
 async def chat_completions(
     request: ChatCompletionRequest,
     principal: CurrentPrincipal,
-    chat: Annotated[ChatService, Depends(chat_service)],
+    context: CurrentRequest,
+    pipeline: Annotated[ChatPipeline, Depends(chat_pipeline)],
 ) -> Any:
-    chat.target_for(request.model)  # an unknown model is a 404 before anything streams
-    request_id = new_request_id()
+    turn = pipeline.start(request, principal, context)
+    headers = {"x-request-id": turn.request_id}
     if not request.stream:
-        return await run_in_threadpool(lambda: chat.complete(request, chat.prepare(request, principal, request_id)))
+        completion = await run_in_threadpool(pipeline.complete, turn)
+        return JSONResponse(completion.model_dump(mode="json"), headers={**headers, **turn.rate_limit_headers})
 
-    def pipeline() -> Iterator[ChatCompletionChunk]:
-        yield from chat.stream(request, chat.prepare(request, principal, request_id))
-
-    chunks: ThreadedStream[ChatCompletionChunk] = ThreadedStream(pipeline, executor=STREAM_READERS)
-    # Wait for the first chunk before answering: retrieval or a model that is down or refuses
-    # the request is an HTTP error with the right status, not a 200 with a broken stream.
+    chunks: ThreadedStream[ChatCompletionChunk] = ThreadedStream(lambda: pipeline.stream(turn), executor=STREAM_READERS)
+    # Wait for the first chunk before answering: a refusal, or a model that is down or refuses
+    # the request, is an HTTP error with the right status, not a 200 with a broken stream.
     try:
         first = await anext(chunks)
     except BaseException:
         await chunks.aclose()
         raise
     return StreamingResponse(
-        _sse(first, chunks, request_id),
+        _sse(first, chunks, turn.request_id),
         media_type="text/event-stream",
-        headers={**SSE_HEADERS, "x-request-id": request_id},
+        headers={**SSE_HEADERS, **headers, **turn.rate_limit_headers},
     )
 
 
@@ -68,7 +67,7 @@ async def _sse(
         async for chunk in rest:
             yield encode_sse(chunk.model_dump_json())
     except Exception as error:  # the headers are sent: report in the stream, as OpenAI does
-        logger.exception("chat stream %s failed", request_id)
+        logger.warning("chat stream %s broke: %s", request_id, error)
         yield encode_sse(public_error_body(error)[1])
         return
     finally:

@@ -1,5 +1,65 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict
+
+from functions.api.routes.errors import checked, error_responses
+from strata.feedback import (
+    MAX_LIST_LIMIT,
+    Feedback,
+    FeedbackStore,
+    validate_comment,
+    validate_rating,
+    validate_request_id,
+)
+from strata.feedback.types import REQUEST_ID_PATTERN
+from strata.web import CurrentPrincipal, feedback_store
 
 router = APIRouter(tags=["feedback"])
+
+RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN.pattern, description="The answer's strata.request_id")]
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    request_id: Annotated[str, checked(validate_request_id)]
+    rating: Annotated[int, checked(validate_rating)]  # 1: thumbs up, -1: thumbs down
+    comment: Annotated[str, checked(validate_comment)] | None = None
+
+
+class FeedbackList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Feedback]
+    has_more: bool  # page on with ?after=<the last request_id>
+
+
+@router.post("/v1/feedback", responses=error_responses(400, 401, 403))
+def put_feedback(
+    request: FeedbackRequest, principal: CurrentPrincipal, store: Annotated[FeedbackStore, Depends(feedback_store)]
+) -> Feedback:
+    """Rate an answer by its request id; rating it again replaces the earlier feedback."""
+    return store.put(
+        principal.tenant, request.request_id, rating=request.rating, comment=request.comment, key_id=principal.key_id
+    )
+
+
+@router.get("/v1/feedback", responses=error_responses(400, 401))
+def list_feedback(
+    principal: CurrentPrincipal,
+    store: Annotated[FeedbackStore, Depends(feedback_store)],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT - 1)] = 100,
+    after: Annotated[str | None, Query(pattern=REQUEST_ID_PATTERN.pattern)] = None,
+) -> FeedbackList:
+    """The tenant's feedback, in request-id order."""
+    found = store.list(principal.tenant, limit + 1, after=after)  # one more tells whether there are more
+    return FeedbackList(data=found[:limit], has_more=len(found) > limit)
+
+
+@router.get("/v1/feedback/{request_id}", responses=error_responses(400, 401, 404))
+def get_feedback(
+    request_id: RequestId, principal: CurrentPrincipal, store: Annotated[FeedbackStore, Depends(feedback_store)]
+) -> Feedback:
+    return store.get(principal.tenant, request_id)

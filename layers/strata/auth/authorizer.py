@@ -1,12 +1,18 @@
-"""The API Gateway REQUEST authorizer: API key → tenant, as an IAM policy with context.
+"""The API Gateway REQUEST authorizer: bearer credential → principal, as an IAM policy with context.
 
 The local gateway calls the same function with the same event shape, so both paths admit
 exactly the same requests.
+
+API Gateway caches the returned policy per ``Authorization`` header for
+``RESOURCES.api.authorizer_cache_ttl_s`` (60 s), and so does the local gateway. Everything the
+authorizer decided therefore holds for up to that long: a revoked or expired key, a change of
+scopes, key limits or tenant limits takes effect within 60 s, not at once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
@@ -14,11 +20,17 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 
 from strata.auth.exceptions import MissingCredentialsError
-from strata.auth.keys import ApiKeyStore
+from strata.auth.jwt import JwtVerifier, build_jwt_verifier, looks_like_jwt
+from strata.auth.keys import ApiKeyStore, build_key_store
+from strata.auth.tenants import TenantStore, build_tenant_store
+
+if TYPE_CHECKING:
+    from strata.auth.types import Principal
+    from strata.config import Settings
 
 
 def bearer_token(headers: dict[str, str]) -> str:
-    """The API key from ``Authorization: Bearer <key>`` (the OpenAI SDK's header).
+    """The credential from ``Authorization: Bearer <key or JWT>`` (the OpenAI SDK's header).
 
     Only that header: it is the authorizer's identity source, the key API Gateway caches the
     policy under, so reading the key from anywhere else could hand one caller's cached tenant
@@ -28,19 +40,48 @@ def bearer_token(headers: dict[str, str]) -> str:
     scheme, _, token = lowered.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    raise MissingCredentialsError("missing API key: send 'Authorization: Bearer <key>'")
+    raise MissingCredentialsError("missing credentials: send 'Authorization: Bearer <key>'")
 
 
-def authorize(event: dict[str, Any], keys: ApiKeyStore) -> dict[str, Any]:
-    """Resolve the caller and allow every route of this API for it.
+class Authenticator:
+    """A bearer credential → the caller, with the key's and the tenant's limits.
 
-    Raises the auth errors for a missing or unknown key; the Lambda handler turns them into
-    API Gateway's 401 (``raise Exception("Unauthorized")``).
+    A token shaped like a JWT goes to the verifier when JWT sign-in is configured; anything
+    else (and every token when it is not) must be an API key. Two reads per cache miss: the key
+    (its item names the tenant), then the tenant's limits — once per key per 60 s.
+    """
+
+    def __init__(self, *, keys: ApiKeyStore, tenants: TenantStore, jwt: JwtVerifier | None = None) -> None:
+        self._keys = keys
+        self._tenants = tenants
+        self._jwt = jwt
+
+    def authenticate(self, token: str) -> Principal:
+        if self._jwt is not None and looks_like_jwt(token):
+            principal = self._jwt.verify(token)
+        else:
+            principal = self._keys.resolve(token)
+        return dataclasses.replace(principal, tenant_limits=self._tenants.get_limits(principal.tenant))
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    return Authenticator(
+        keys=build_key_store(settings),
+        tenants=build_tenant_store(settings),
+        jwt=build_jwt_verifier(settings),
+    )
+
+
+def authorize(event: dict[str, Any], authenticator: Authenticator) -> dict[str, Any]:
+    """Resolve the caller and allow every route of this API for it, with the principal as context.
+
+    Raises the auth errors for a missing or refused credential; the Lambda handler turns them
+    into API Gateway's 401 (``raise Exception("Unauthorized")``). Scopes are checked per route
+    by the functions, from the context, since the policy is cached for every route at once.
     """
     request = APIGatewayAuthorizerRequestEvent(event)
-    principal = keys.resolve(bearer_token(dict(request.headers)))
+    principal = authenticator.authenticate(bearer_token(dict(request.headers or {})))
     arn = request.parsed_arn
-    # The policy is cached per key by API Gateway, so it allows the whole API, not one method.
     policy = APIGatewayAuthorizerResponse(
         principal_id=principal.key_id,
         region=arn.region,
@@ -51,4 +92,3 @@ def authorize(event: dict[str, Any], keys: ApiKeyStore) -> dict[str, Any]:
     )
     policy.allow_all_routes()
     return policy.asdict()
-

@@ -1,26 +1,26 @@
-"""The chat flow behind ``POST /v1/chat/completions``."""
+"""The chat flow behind ``POST /v1/chat/completions``: a pipeline of stages over one turn."""
 
 from strata.chat.exceptions import ChatError, ContextWindowExceededError
+from strata.chat.pipeline import ChatPipeline
 from strata.chat.protocol import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChatMessage,
-    Citation,
     StrataResponseExtension,
 )
-from strata.chat.service import ChatService, PreparedChat, new_request_id
+from strata.chat.turn import ChatTurn, RequestContext, new_request_id
 
 __all__ = (
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionRequest",
     "ChatError",
-    "ContextWindowExceededError",
     "ChatMessage",
-    "ChatService",
-    "Citation",
-    "PreparedChat",
+    "ChatPipeline",
+    "ChatTurn",
+    "ContextWindowExceededError",
+    "RequestContext",
     "StrataResponseExtension",
     "new_request_id",
 )

@@ -2,54 +2,87 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from strata.retrieval import SearchMode
+from strata.validation import Citation
 
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+def _valid_unicode(text: str) -> str:
+    # JSON may carry a lone surrogate ("\\ud800"); no tokenizer or upstream can encode it.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (found a lone surrogate)") from None
+    return text
 
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+
+
+def _unsupported(what: str, *, allowed: tuple[Any, ...] = (None,)) -> AfterValidator:
+    """A parameter Strata accepts only with the value(s) that ask for nothing it cannot do."""
+
+    def check(value: Any) -> Any:
+        if value not in allowed:
+            raise ValueError(f"{what} is not supported by this API")
+        return value
+
+    return AfterValidator(check)
+
+
+class _Strict(BaseModel):
+    # No coercion ("yes" is not a boolean, "5" not a number) and no unknown fields, as OpenAI.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class TextPart(_Strict):
+    type: Literal["text"]
+    text: Text
+
+
+class ChatMessage(_Strict):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: Text | list[TextPart] | None = None
+    name: Text | None = None
 
     def text(self) -> str:
-        """The message's text; content parts other than text are ignored."""
+        """The message's text (its text parts joined)."""
         if isinstance(self.content, str):
             return self.content
-        parts = self.content or []
-        return "".join(part.get("text", "") for part in parts if part.get("type") == "text")
+        return "".join(part.text for part in self.content or ())
 
 
-class RetrievalOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RetrievalOptions(_Strict):
     enabled: bool = True
     k: int | None = Field(default=None, ge=1, le=50)
-    mode: SearchMode | None = None
-    document_ids: list[str] | None = None
+    mode: Annotated[SearchMode | None, Field(strict=False)] = None  # a JSON string names the member
+    document_ids: list[Text] | None = Field(default=None, max_length=100)
 
 
-class StrataRequestOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StrataRequestOptions(_Strict):
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
     # False: never answer from the response cache (nor store this answer in it).
     cache: bool = True
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(_Strict):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
-    # Unknown OpenAI fields (logprobs, tools, ...) are accepted and ignored rather than refused,
-    # so SDKs that always send them keep working.
-    model_config = ConfigDict(extra="ignore")
+class ResponseFormat(_Strict):
+    type: Annotated[
+        Literal["text", "json_object", "json_schema"], _unsupported("a JSON response_format", allowed=("text",))
+    ]
 
-    model: str = "default"
+
+class ChatCompletionRequest(_Strict):
+    """OpenAI's chat-completions request: every standard parameter is honoured, or refused with a
+    400 naming it when it asks for something this API does not do (tools, logprobs, n > 1, …)."""
+
+    model: Text = "default"
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -57,8 +90,31 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    stop: str | list[str] | None = None
+    stop: Text | list[Text] | None = Field(default=None, max_length=4)
     seed: int | None = None
+    n: Annotated[int | None, _unsupported("n other than 1", allowed=(None, 1))] = None
+    user: Text | None = None
+    metadata: dict[Text, Text] | None = None
+    service_tier: Annotated[Text | None, _unsupported("service_tier", allowed=(None, "auto", "default"))] = None
+    response_format: ResponseFormat | None = None
+    presence_penalty: Annotated[float | None, _unsupported("presence_penalty", allowed=(None, 0))] = None
+    frequency_penalty: Annotated[float | None, _unsupported("frequency_penalty", allowed=(None, 0))] = None
+    logit_bias: Annotated[dict[Text, int] | None, _unsupported("logit_bias", allowed=(None, {}))] = None
+    logprobs: Annotated[bool | None, _unsupported("logprobs", allowed=(None, False))] = None
+    top_logprobs: Annotated[int | None, _unsupported("top_logprobs", allowed=(None, 0))] = None
+    tools: Annotated[list[dict[str, Any]] | None, _unsupported("tool calling", allowed=(None, []))] = None
+    tool_choice: Annotated[Any, _unsupported("tool_choice", allowed=(None, "none"))] = None
+    parallel_tool_calls: bool | None = None
+    functions: Annotated[list[dict[str, Any]] | None, _unsupported("function calling", allowed=(None, []))] = None
+    function_call: Annotated[Any, _unsupported("function_call", allowed=(None, "none"))] = None
+    modalities: Annotated[list[Text] | None, _unsupported("modalities other than text", allowed=(None, ["text"]))] = (
+        None
+    )
+    audio: Annotated[Any, _unsupported("audio output")] = None
+    prediction: Annotated[Any, _unsupported("prediction")] = None
+    reasoning_effort: Annotated[Any, _unsupported("reasoning_effort")] = None
+    web_search_options: Annotated[Any, _unsupported("web search")] = None
+    store: Annotated[bool | None, _unsupported("store", allowed=(None, False))] = None
     strata: StrataRequestOptions = Field(default_factory=StrataRequestOptions)
 
     def question(self) -> str:
@@ -67,19 +123,6 @@ class ChatCompletionRequest(BaseModel):
             if message.role == "user":
                 return message.text()
         return ""
-
-
-class Citation(BaseModel):
-    """A source the answer was given, named the way its owner knows it."""
-
-    index: int  # the [n] marker in the prompt and the answer
-    document_id: str
-    source_key: str
-    title: str
-    chunk: int
-    page: int | None = None
-    score: float
-    referenced: bool  # the answer contains the [n] marker
 
 
 class StrataResponseExtension(BaseModel):

@@ -144,6 +144,24 @@ class DocumentRegistry:
             ExpressionAttributeValues=values,
         )
 
+    def mark_deleting(self, tenant: str, document_id: str) -> DocumentRecord | None:
+        """Show a deletion in progress until the ``ObjectRemoved`` event removes the record.
+
+        None when the record is already gone (the event was faster): it is not brought back.
+        """
+        try:
+            item = self._table.update_item(
+                Key={"tenant": tenant, "document_id": document_id},
+                ConditionExpression="attribute_exists(document_id)",
+                UpdateExpression="SET #status = :status, updated_at = :now",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":status": DocumentStatus.DELETING.value, ":now": _now()},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except self._table.meta.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return DocumentRecord.model_validate(item)
+
     def scan(self) -> Iterator[DocumentRecord]:
         """Every document of every tenant (operations and the local stack's reconciliation)."""
         return self._records(self._table.scan)

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 
 class DocumentStatus(StrEnum):
     INDEXING = "indexing"
     INDEXED = "indexed"
     FAILED = "failed"
+    # The object was deleted through the API; the ingest pipeline's ObjectRemoved handling
+    # removes the chunks and then this record.
+    DELETING = "deleting"
 
 
 class DocumentRecord(BaseModel):
@@ -28,3 +33,26 @@ class DocumentRecord(BaseModel):
     attempts: int = 0
     sequencer: str | None = None
     updated_at: str
+
+
+class UploadForm(BaseModel):
+    """An HTML-form upload to S3: POST ``fields`` then the file (as the last field, ``file``) to ``url``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    fields: dict[str, str]
+    method: Literal["POST"] = "POST"
+
+
+class DocumentUpload(BaseModel):
+    """A granted upload: where the document will live and how to put it there before ``expires_in``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    document_id: str
+    source_key: str
+    content_type: str
+    max_bytes: int
+    upload: UploadForm
+    expires_in: int

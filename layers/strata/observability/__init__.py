@@ -1,5 +1,7 @@
-"""Logging for the Lambda functions: Powertools' structured logger, shared with the library."""
+"""Logging for the Lambda functions (Powertools' structured logger) and the request log."""
 
 from strata.observability.logging import function_logger
+from strata.observability.redact import redact
+from strata.observability.requests import RequestLog, RequestRecord
 
-__all__ = ("function_logger",)
+__all__ = ("RequestLog", "RequestRecord", "function_logger", "redact")

@@ -3,8 +3,9 @@
 from strata.web.dependencies import (
     REQUEST_CONTEXT_HEADER,
     CurrentPrincipal,
+    CurrentRequest,
     breakers,
-    chat_service,
+    chat_pipeline,
     current_principal,
     document_registry,
     document_uploads,
@@ -14,6 +15,7 @@ from strata.web.dependencies import (
     model_registry,
     prompt_store,
     rate_limiter,
+    request_log,
     tenant_store,
 )
 from strata.config.routes import UNAUTHORIZED_BODY, error_body
@@ -27,8 +29,9 @@ __all__ = (
     "REQUEST_CONTEXT_HEADER",
     "UNAUTHORIZED_BODY",
     "CurrentPrincipal",
+    "CurrentRequest",
     "breakers",
-    "chat_service",
+    "chat_pipeline",
     "current_principal",
     "document_registry",
     "document_uploads",
@@ -42,5 +45,6 @@ __all__ = (
     "prompt_store",
     "public_error_body",
     "rate_limiter",
+    "request_log",
     "tenant_store",
 )

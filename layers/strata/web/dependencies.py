@@ -10,9 +10,10 @@ from fastapi import Depends, Request
 
 from strata import aws
 from strata.auth import MissingCredentialsError, PermissionDeniedError, Principal
-from strata.chat import ChatService
+from strata.chat import ChatPipeline, RequestContext, new_request_id
 from strata.config import Settings, get_settings, route_for
 from strata.documents import DocumentRegistry
+from strata.observability import RequestLog
 from strata.inference import (
     CachedEmbedder,
     CircuitBreakers,
@@ -28,14 +29,35 @@ from strata.retrieval import Retriever, build_vector_store
 REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
 
 
+def _request_context(request: Request) -> dict[str, Any]:
+    """API Gateway's request context (Mangum: the event; LWA and local gateway: the header)."""
+    cached = request.scope.get("strata.request_context")
+    if cached is None:
+        event = request.scope.get("aws.event")
+        if event is not None:
+            cached = event.get("requestContext") or {}
+        else:
+            raw = request.headers.get(REQUEST_CONTEXT_HEADER)
+            cached = json.loads(raw) if raw else {}
+        request.scope["strata.request_context"] = cached
+    return cached
+
+
+def request_context(request: Request) -> RequestContext:
+    """Our request id, API Gateway's (the log's correlation id), and the authorizer's time where
+    the gateway measured it."""
+    context = _request_context(request)
+    latency = (context.get("authorizer") or {}).get("latency")
+    return RequestContext(
+        request_id=new_request_id(),
+        correlation_id=context.get("requestId", ""),
+        auth_ms=float(latency) if latency is not None else None,
+    )
+
+
 def current_principal(request: Request) -> Principal:
-    """The caller the authorizer resolved (Mangum: the event; LWA and local gateway: the header)."""
-    event = request.scope.get("aws.event")
-    if event is not None:
-        context = (event.get("requestContext") or {}).get("authorizer") or {}
-    else:
-        raw = request.headers.get(REQUEST_CONTEXT_HEADER)
-        context = (json.loads(raw).get("authorizer") or {}) if raw else {}
+    """The caller the authorizer resolved."""
+    context = _request_context(request).get("authorizer") or {}
     if "tenant" not in context:
         raise MissingCredentialsError("request was not authorized")
     return Principal.from_context(context)
@@ -69,21 +91,28 @@ def _breakers(settings: Settings) -> CircuitBreakers:
 
 
 @lru_cache
-def _chat_service(settings: Settings) -> ChatService:
+def _chat_pipeline(settings: Settings) -> ChatPipeline:
     cache = None
     if settings.response_cache_ttl_s:
         table = aws.resource("dynamodb", settings).Table(settings.response_cache_table)
         cache = ResponseCache(table, ttl_s=settings.response_cache_ttl_s)
-    return ChatService(
+    return ChatPipeline(
         retriever=Retriever(build_vector_store(settings), CachedEmbedder(_embedder(settings))),
         router=build_router(settings, _registry(settings), _breakers(settings)),
         settings=settings,
         cache=cache,
+        limiter=_rate_limiter(settings),
+        log=request_log(settings),
     )
 
 
-def chat_service(settings: Annotated[Settings, Depends(get_settings)]) -> ChatService:
-    return _chat_service(settings)
+def chat_pipeline(settings: Annotated[Settings, Depends(get_settings)]) -> ChatPipeline:
+    return _chat_pipeline(settings)
+
+
+@lru_cache
+def request_log(settings: Settings) -> RequestLog:
+    return RequestLog("strata", namespace=settings.metrics_namespace, log_content=settings.log_content)
 
 
 def embedder(settings: Annotated[Settings, Depends(get_settings)]) -> SageMakerEmbedder:
@@ -103,6 +132,7 @@ def document_registry(settings: Annotated[Settings, Depends(get_settings)]) -> D
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authorized_principal)]
+CurrentRequest = Annotated[RequestContext, Depends(request_context)]
 
 
 # The gateway's stores, one per resource, each built once per settings by its package's builder.

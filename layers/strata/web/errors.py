@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -14,10 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strata.auth import AuthError, PermissionDeniedError
 from strata.chat import ContextWindowExceededError
+from strata.config import Settings, get_settings
 from strata.config.routes import error_body
 from strata.documents import DocumentNotFoundError
 from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
 from strata.retrieval import VectorStoreUnavailableError
+from strata.web.limits import RequestLimits
 
 logger = logging.getLogger(__name__)
 
@@ -61,22 +65,51 @@ def public_error_body(error: Exception) -> tuple[int, dict[str, Any]]:
     return status, error_body(message, type_=type_, code=code)
 
 
-def _retry_after_headers(error: Exception, status: int) -> dict[str, str] | None:
-    """``Retry-After`` in whole seconds (at least 1): when the error knows when to come back, and
-    on every 503 (one second when it does not)."""
+def _error_headers(error: Exception, status: int) -> dict[str, str] | None:
+    """``Retry-After`` in whole seconds (at least 1) when the error knows when to come back, and
+    on every 503 (one second when it does not); a rate limit's ``x-ratelimit-*`` headers."""
+    headers = dict(getattr(error, "headers", None) or {})
     retry_after = getattr(error, "retry_after", None)
-    if retry_after is None and status != 503:
-        return None
-    return {"Retry-After": str(max(1, math.ceil(retry_after or 1)))}
+    if retry_after is not None or status == 503:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after or 1)))
+    return headers or None
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# Parts of a pydantic error location that name a union member or validator, not a field.
+_NOT_A_FIELD = re.compile(r"[\[\]()]|^(str|int|float|bool|list|dict|none)$")
+
+
+def describe_validation_error(errors: Sequence[Any]) -> tuple[str | None, str]:
+    """The parameter and message of a request's validation errors, as OpenAI words them: the
+    deepest error (for a union, the member that got furthest), its location as a dotted path
+    without pydantic's union-member names, and no "Value error, " prefix."""
+    if not errors:
+        return None, "invalid request"
+
+    def location(item: Any) -> list[str]:
+        loc = list(item.get("loc", ()))
+        loc = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+        return [str(part) for part in loc if not _NOT_A_FIELD.search(str(part))]
+
+    chosen = max(errors, key=lambda item: len(location(item)))
+    param = ".".join(location(chosen)) or None
+    message = str(chosen.get("msg", "invalid value")).removeprefix("Value error, ")
+    if chosen.get("type") == "json_invalid":
+        return None, "We could not parse the JSON body of your request. Send valid JSON."
+    return param, f"{param}: {message}" if param else message
+
+
+def install_error_handlers(app: FastAPI, settings: Settings | None = None) -> None:
+    """Errors in OpenAI's shape, and the request limits checked before a body is parsed."""
+    settings = settings or get_settings()
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.max_request_bytes, max_header_bytes=settings.max_header_bytes
+    )
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0] if error.errors() else {}
-        location = ".".join(str(part) for part in first.get("loc", ())[1:])
-        message = f"{location}: {first.get('msg', 'invalid request')}" if location else first.get("msg", "invalid")
-        return error_response(400, message, type_="invalid_request_error", param=location or None)
+        param, message = describe_validation_error(error.errors())
+        return error_response(400, message, type_="invalid_request_error", code="invalid_request", param=param)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -90,7 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _known(_: Request, error: Exception) -> JSONResponse:
         status, body = public_error_body(error)
-        headers = _retry_after_headers(error, status)
+        headers = _error_headers(error, status)
         if status >= 500:
             logger.warning("request failed: %s", error)
         return JSONResponse(body, status_code=status, headers=headers)

@@ -10,7 +10,7 @@ from botocore.exceptions import EndpointConnectionError
 from fastapi.testclient import TestClient
 
 from functions.chat.app import app
-from strata.chat import ChatService
+from strata.chat import ChatPipeline
 from strata.config import Settings
 from strata.inference import (
     CircuitBreakers,
@@ -20,7 +20,7 @@ from strata.inference import (
     SageMakerChatProvider,
     parse_registry,
 )
-from strata.web import REQUEST_CONTEXT_HEADER, chat_service
+from strata.web import REQUEST_CONTEXT_HEADER, chat_pipeline
 from tests.fakes import FakeSageMakerRuntime, RecordingRetriever, hit, model_error, sse_parts
 
 CONTEXT = {REQUEST_CONTEXT_HEADER: json.dumps({"authorizer": {"tenant": "acme", "key_id": "k", "scopes": "chat"}})}
@@ -46,8 +46,8 @@ def client(runtime: FakeSageMakerRuntime) -> Iterator[TestClient]:
         CircuitBreakers(InMemoryBreakerStore()),
         retry=RetryPolicy(attempts=1),
     )
-    service = ChatService(retriever=RecordingRetriever([hit("kangaroo", 0, 0.9)]), router=router, settings=Settings())
-    app.dependency_overrides[chat_service] = lambda: service
+    service = ChatPipeline(retriever=RecordingRetriever([hit("kangaroo", 0, 0.9)]), router=router, settings=Settings())
+    app.dependency_overrides[chat_pipeline] = lambda: service
     # raise_server_exceptions: an error that escapes the app (instead of being answered) fails the test.
     with TestClient(app, raise_server_exceptions=True) as test_client:
         yield test_client

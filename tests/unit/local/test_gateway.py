@@ -47,7 +47,7 @@ def authorizer(event: dict[str, Any], _context: Any) -> dict[str, Any]:
 def client() -> httpx.AsyncClient:
     app = fake_app()
     gateway = LocalGateway(
-        routes=[Route("/v1/chat/completions", app), Route("/healthz", app, authorized=False), Route("/v1/", app)],
+        routes=[Route("/v1/chat/completions", app), Route("/healthz", app, authorized=False), Route("/v1/{rest}", app)],
         authorizer=authorizer,
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway")
@@ -56,7 +56,9 @@ def client() -> httpx.AsyncClient:
 async def test_gateway_passes_the_authorizer_context_to_the_function(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {GOOD_KEY}"})
     assert response.status_code == 200
-    assert response.json()["context"]["authorizer"] == {"tenant": "acme", "key_id": "k"}
+    authorizer = response.json()["context"]["authorizer"]
+    assert {k: authorizer[k] for k in ("tenant", "key_id")} == {"tenant": "acme", "key_id": "k"}
+    assert authorizer["latency"] >= 0  # as API Gateway's $context.authorizer.latency
 
 
 async def test_gateway_answers_401_in_openai_shape_without_a_valid_key(client: httpx.AsyncClient) -> None:
@@ -102,7 +104,7 @@ async def test_gateway_reuses_a_policy_per_authorization_header_until_its_ttl_li
         return authorizer(event, context)
 
     gateway = LocalGateway(
-        routes=[Route("/v1/", fake_app())], authorizer=counting, authorizer_cache_ttl_s=60, clock=lambda: now[0]
+        routes=[Route("/v1/models", fake_app())], authorizer=counting, authorizer_cache_ttl_s=60, clock=lambda: now[0]
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as client:
         good = {"Authorization": f"Bearer {GOOD_KEY}"}
@@ -117,3 +119,17 @@ async def test_gateway_reuses_a_policy_per_authorization_header_until_its_ttl_li
         assert (await client.get("/v1/models", headers=good)).status_code == 200
 
     assert calls == [f"Bearer {GOOD_KEY}", "Bearer sk-deny", "Bearer nope", "Bearer nope", f"Bearer {GOOD_KEY}"]
+
+
+def test_routes_come_from_the_route_table() -> None:
+    from strata.config import ROUTES
+    from strata_local.gateway import routes_from_table
+
+    chat, api = object(), object()
+    routes = routes_from_table(ROUTES, {"chat": chat, "api": api})
+
+    served = {(method, route.path) for route in routes for method in route.methods or ()}
+    assert served == {(spec.method, spec.path) for spec in ROUTES}
+    document = next(r for r in routes if r.path == "/v1/documents/{document_id}")
+    assert document.matches("/v1/documents/abc") and not document.matches("/v1/documents/abc/x")
+    assert next(r for r in routes if r.path == "/healthz").authorized is False

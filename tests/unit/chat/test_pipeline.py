@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 from strata.auth import Principal
-from strata.chat import ChatCompletionRequest, ChatService, ContextWindowExceededError
+from strata.chat import ChatCompletionRequest, ChatPipeline, ChatTurn, ContextWindowExceededError, RequestContext
 from strata.config import RESOURCES, Settings
 from strata.inference import ResponseCache, StreamInterruptedError, UnknownModelError
 from strata.retrieval import SearchHit, SearchMode
@@ -23,9 +23,9 @@ def service(
     cache: ResponseCache | None = None,
     target: dict | None = None,
     **settings: Any,
-) -> tuple[ChatService, RecordingRetriever]:
+) -> tuple[ChatPipeline, RecordingRetriever]:
     retriever = RecordingRetriever(hits)
-    chat = ChatService(
+    chat = ChatPipeline(
         retriever=retriever, router=router_for(model, **(target or {})), settings=Settings(**settings), cache=cache
     )
     return chat, retriever
@@ -40,6 +40,10 @@ def request(**fields: Any) -> ChatCompletionRequest:
 PRINCIPAL = Principal(tenant="acme", key_id="k")
 
 
+def turn(chat: ChatPipeline, asked: ChatCompletionRequest, request_id: str = "r") -> ChatTurn:
+    return chat.start(asked, PRINCIPAL, RequestContext(request_id))
+
+
 def wire(chunks: Iterator[Any]) -> list[dict[str, Any]]:
     """The chunks as they go on the wire (what the SSE events carry)."""
     return [json.loads(chunk.model_dump_json()) for chunk in chunks]
@@ -48,9 +52,7 @@ def wire(chunks: Iterator[Any]) -> list[dict[str, Any]]:
 def test_stream_forwards_each_token_and_the_finish_chunk_carries_citations() -> None:
     model = ScriptedModel(["Grass", " [1]", "."])
     chat, retriever = service(model, [hit("kangaroo", 0, 0.9), hit("wombat", 2, 0.4)])
-    prepared = chat.prepare(request(stream=True), PRINCIPAL, "req1")
-
-    chunks = wire(chat.stream(request(stream=True), prepared))
+    chunks = wire(chat.stream(turn(chat, request(stream=True), "req1")))
 
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert [c["choices"][0]["delta"].get("content") for c in chunks[1:4]] == ["Grass", " [1]", "."]
@@ -69,7 +71,7 @@ def test_stream_forwards_each_token_and_the_finish_chunk_carries_citations() -> 
 def test_stream_with_include_usage_ends_with_a_usage_chunk() -> None:
     chat, _ = service(ScriptedModel(["Hi", "!"]), [])
     asked = request(stream=True, stream_options={"include_usage": True})
-    chunks = wire(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+    chunks = wire(chat.stream(turn(chat, asked, "r")))
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"] == {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
@@ -79,8 +81,8 @@ def test_prompt_numbers_sources_in_rank_order_within_the_context_budget() -> Non
     long_text = "x" * 900
     model = ScriptedModel(["ok"])
     chat, _ = service(model, [hit(f"d{i}", i, 1 - i / 10, long_text) for i in range(6)], max_context_chars=2000)
-    prepared = chat.prepare(request(), PRINCIPAL, "r")
-    chat.complete(request(), prepared)
+    prepared = turn(chat, request())
+    chat.complete(prepared)
 
     system = model.requests[0].messages[0]
     assert system.role == "system"
@@ -95,7 +97,7 @@ def test_prompt_numbers_sources_in_rank_order_within_the_context_budget() -> Non
 
 def test_retrieval_options_from_the_strata_extension_reach_the_retriever() -> None:
     chat, retriever = service(ScriptedModel(["ok"]), [hit("a", 0, 1.0)])
-    chat.prepare(request(strata={"retrieval": {"k": 1, "mode": "keyword", "document_ids": ["a"]}}), PRINCIPAL, "r")
+    chat.complete(turn(chat, request(strata={"retrieval": {"k": 1, "mode": "keyword", "document_ids": ["a"]}})))
     assert retriever.calls[0] == {
         "tenant": "acme",
         "query": "What do kangaroos eat?",
@@ -107,17 +109,19 @@ def test_retrieval_options_from_the_strata_extension_reach_the_retriever() -> No
 
 def test_retrieval_can_be_switched_off() -> None:
     chat, retriever = service(ScriptedModel(["ok"]), [hit("a", 0, 1.0)])
-    prepared = chat.prepare(request(strata={"retrieval": {"enabled": False}}), PRINCIPAL, "r")
+    prepared = turn(chat, request(strata={"retrieval": {"enabled": False}}))
+    chat.complete(prepared)
     assert retriever.calls == [] and prepared.prompt.sources == []
 
 
 def test_max_tokens_defaults_to_the_targets_limit_and_is_clamped_to_the_room_left() -> None:
     model = ScriptedModel(["ok"])
     chat, _ = service(model, [], target={"context_window": 1000, "max_output_tokens": 64})
-    chat.complete(request(), chat.prepare(request(), PRINCIPAL, "r"))
+    chat.complete(turn(chat, request(), "r"))
     assert model.requests[0].max_tokens == 64
 
-    prepared = chat.prepare(request(max_tokens=4000), PRINCIPAL, "r")
+    prepared = turn(chat, request(max_tokens=4000))
+    chat.complete(prepared)
     assert prepared.model_request.max_tokens == 1000 - prepared.prompt_tokens
 
 
@@ -126,13 +130,13 @@ def test_a_prompt_that_cannot_fit_the_window_is_refused_before_any_call() -> Non
     chat, _ = service(model, [], target={"context_window": 64, "max_output_tokens": 8})
     long = request(messages=[{"role": "user", "content": "kangaroo " * 200}])
     with pytest.raises(ContextWindowExceededError, match="maximum context length is 64 tokens"):
-        chat.prepare(long, PRINCIPAL, "r")
+        chat.complete(turn(chat, long))
     assert model.requests == []
 
 
 def test_buffered_completion_has_usage_and_the_extension() -> None:
     chat, _ = service(ScriptedModel(["Grass [1]"]), [hit("kangaroo", 0, 0.9)])
-    reply = chat.complete(request(), chat.prepare(request(), PRINCIPAL, "r9")).model_dump()
+    reply = chat.complete(turn(chat, request(), "r9")).model_dump()
     assert reply["id"] == "chatcmpl-r9" and reply["object"] == "chat.completion"
     assert reply["choices"][0]["message"] == {"role": "assistant", "content": "Grass [1]"}
     assert reply["usage"] == {"prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12}
@@ -143,7 +147,7 @@ def test_buffered_completion_has_usage_and_the_extension() -> None:
 def test_unknown_model_alias_is_refused() -> None:
     chat, _ = service(ScriptedModel([]), [])
     with pytest.raises(UnknownModelError):
-        chat.target_for("gpt-4")
+        turn(chat, request(model="gpt-4"))
 
 
 @pytest.fixture
@@ -164,8 +168,8 @@ def test_a_deterministic_answer_is_cached_and_replayed_as_a_stream(cache: Respon
     chat, _ = service(model, [hit("kangaroo", 0, 0.9)], cache=cache)
     asked = request(temperature=0, stream=True)
 
-    first = wire(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r1")))
-    second = wire(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r2")))
+    first = wire(chat.stream(turn(chat, asked, "r1")))
+    second = wire(chat.stream(turn(chat, asked, "r2")))
 
     text = lambda chunks: "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])  # noqa: E731
     assert len(model.requests) == 1
@@ -175,7 +179,7 @@ def test_a_deterministic_answer_is_cached_and_replayed_as_a_stream(cache: Respon
     assert second[-1]["strata"]["citations"][0]["referenced"] is True
 
     buffered = request(temperature=0)
-    assert chat.complete(buffered, chat.prepare(buffered, PRINCIPAL, "r3")).strata.cache_hit is True
+    assert chat.complete(turn(chat, buffered, "r3")).strata.cache_hit is True
 
 
 def test_the_cache_is_bypassed_when_asked_and_for_sampled_requests(cache: ResponseCache) -> None:
@@ -183,7 +187,7 @@ def test_the_cache_is_bypassed_when_asked_and_for_sampled_requests(cache: Respon
     chat, _ = service(model, [], cache=cache)
     for asked in (request(temperature=0, strata={"cache": False}), request(temperature=0.7), request()):
         for _ in range(2):
-            chat.complete(asked, chat.prepare(asked, PRINCIPAL, "r"))
+            chat.complete(turn(chat, asked, "r"))
     assert len(model.requests) == 6
 
 
@@ -192,9 +196,9 @@ def test_a_cut_stream_is_not_cached(cache: ResponseCache) -> None:
     chat, _ = service(model, [], cache=cache)
     asked = request(temperature=0, stream=True)
     with pytest.raises(StreamInterruptedError):  # a stream that never finished is no answer
-        list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+        list(chat.stream(turn(chat, asked, "r")))
     model.finish = True
-    list(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+    list(chat.stream(turn(chat, asked, "r")))
     assert len(model.requests) == 2
 
 
@@ -209,9 +213,9 @@ def test_an_answer_continued_on_a_fallback_reads_as_one_and_is_counted_whole() -
 
     primary = CutAfterOne([], name="default")
     backup = ScriptedModel(["eat ", "grass."], name="backup")
-    chat = ChatService(retriever=RecordingRetriever([]), router=router_for(primary, backup), settings=Settings())
+    chat = ChatPipeline(retriever=RecordingRetriever([]), router=router_for(primary, backup), settings=Settings())
     asked = request(stream=True, stream_options={"include_usage": True})
-    chunks = wire(chat.stream(asked, chat.prepare(asked, PRINCIPAL, "r")))
+    chunks = wire(chat.stream(turn(chat, asked, "r")))
 
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "Kangaroos eat grass."

@@ -1,0 +1,354 @@
+"""The chat request flow as stages over one ``ChatTurn``:
+
+admit (rate limits and quotas) → retrieve (the tenant's sources) → assemble (the prompt, counted
+and fitted into the model's window) → infer (router or response cache) → validate (stream
+transformers; citations) → settle and log (reconcile the token reservation to the real usage,
+write the request record) — settling in a ``finally`` the pipeline owns, so it also runs when
+the stream breaks, the upstream fails or the client goes away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING
+
+from strata.auth import Principal
+from strata.chat.exceptions import ContextWindowExceededError
+from strata.chat.protocol import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkChoice,
+    ChunkDelta,
+    CompletionChoice,
+    ResponseMessage,
+    StrataResponseExtension,
+    UsageInfo,
+)
+from strata.chat.turn import ChatTurn, RequestContext
+from strata.config import Settings
+from strata.inference import (
+    ChatEvent,
+    ChatRequest,
+    Completion,
+    Finish,
+    InferenceRouter,
+    Message,
+    ModelTarget,
+    ResponseCache,
+    TextDelta,
+    Usage,
+    cache_key,
+    is_cacheable,
+    stream_from_completion,
+    token_counter,
+)
+from strata.observability import RequestLog, RequestRecord
+from strata.prompts import assemble_prompt
+from strata.retrieval import Retriever, SearchMode
+from strata.validation import CitationCheck, outcome_of, validated
+
+if TYPE_CHECKING:
+    from strata.throttle import RateLimiter
+
+ROUTE = "POST /v1/chat/completions"
+_ROLES = {"developer": "system"}  # OpenAI's newer name for the system role
+
+
+class ChatPipeline:
+    def __init__(
+        self,
+        *,
+        retriever: Retriever,
+        router: InferenceRouter,
+        settings: Settings,
+        cache: ResponseCache | None = None,
+        limiter: RateLimiter | None = None,
+        log: RequestLog | None = None,
+    ) -> None:
+        self._retriever = retriever
+        self.router = router
+        self._settings = settings
+        self._cache = cache
+        self._limiter = limiter
+        self._log = log
+
+    def start(self, request: ChatCompletionRequest, principal: Principal, context: RequestContext) -> ChatTurn:
+        """A turn for ``request``; an unknown model is a 404 here, before anything runs."""
+        return ChatTurn(
+            request=request, principal=principal, context=context, target=self.router.registry.target(request.model)
+        )
+
+    def stream(self, turn: ChatTurn) -> Generator[ChatCompletionChunk, None, None]:
+        """Chunks as the model produces them; the one with ``finish_reason`` carries the
+        citations, a last one the usage when ``stream_options.include_usage`` asks. The first
+        ``next()`` runs admission, retrieval and assembly and waits for the model's first event,
+        so a refusal or a target that is down is raised before anything is sent."""
+        events: Iterator[ChatEvent] | None = None
+        try:
+            events = self._prepare_and_infer(turn, streamed=True)
+            first = next(events, None)
+            turn.timings.mark("first_token")
+            yield self._chunk(turn, ChunkDelta(role="assistant", content=""))
+            event = first
+            while event is not None:
+                if isinstance(event, TextDelta):
+                    turn.answer.append(event.text)
+                    yield self._chunk(turn, ChunkDelta(content=event.text))
+                else:
+                    self._take(turn, event)
+                event = next(events, None)
+            self._complete(turn)
+            final = self._chunk(turn, ChunkDelta(), finish=turn.finish_reason)
+            final.strata = self._extension(turn)
+            yield final
+            if turn.request.stream_options is not None and turn.request.stream_options.include_usage:
+                usage_chunk = self._chunk(turn, None)
+                usage_chunk.usage = turn.usage
+                yield usage_chunk
+        except GeneratorExit:
+            turn.status = "client_disconnected"
+            raise
+        except BaseException as error:
+            self._failed(turn, error)
+            raise
+        finally:
+            if events is not None:
+                close = getattr(events, "close", None)
+                if close is not None:
+                    close()
+            self._settle(turn)
+
+    def complete(self, turn: ChatTurn) -> ChatCompletion:
+        try:
+            for event in self._prepare_and_infer(turn, streamed=False):
+                if isinstance(event, TextDelta):
+                    turn.answer.append(event.text)
+                else:
+                    self._take(turn, event)
+            self._complete(turn)
+            assert turn.usage is not None and turn.finish_reason is not None
+            return ChatCompletion(
+                id=turn.completion_id,
+                created=turn.created,
+                model=turn.request.model,
+                choices=[
+                    CompletionChoice(
+                        message=ResponseMessage(content="".join(turn.answer)), finish_reason=turn.finish_reason
+                    )
+                ],
+                usage=turn.usage,
+                strata=self._extension(turn),
+            )
+        except BaseException as error:
+            self._failed(turn, error)
+            raise
+        finally:
+            self._settle(turn)
+
+    # The stages.
+
+    def _prepare_and_infer(self, turn: ChatTurn, *, streamed: bool) -> Iterator[ChatEvent]:
+        self._admit(turn)
+        hits = self._retrieve(turn)
+        self._assemble(turn, hits)
+        return validated(self._infer(turn, streamed=streamed), turn.validators)
+
+    def _admit(self, turn: ChatTurn) -> None:
+        """Reserve one request and the estimated tokens: the caller's messages counted with the
+        model's tokenizer plus the most the answer may use."""
+        if self._limiter is not None:
+            request, target = turn.request, turn.target
+            messages = [Message(role=_ROLES.get(m.role, m.role), content=m.text()) for m in request.messages]
+            estimate = token_counter(target.tokenizer).count_messages(messages) + self._max_tokens(turn)
+            principal = turn.principal
+            try:
+                turn.reservation = self._limiter.admit(
+                    tenant=principal.tenant,
+                    key_id=principal.key_id,
+                    key_limits=principal.key_limits,
+                    tenant_limits=principal.tenant_limits,
+                    tokens=estimate,
+                )
+            except Exception:  # refused (429) or the limits table is unreachable
+                turn.status = "rate_limited"
+                raise
+        turn.timings.mark("admit")
+
+    def _retrieve(self, turn: ChatTurn) -> list:
+        options = turn.request.strata.retrieval
+        question = turn.request.question()
+        hits = []
+        if options.enabled and question.strip():
+            hits = self._retriever.search(
+                tenant=turn.principal.tenant,
+                query=question,
+                k=options.k or self._settings.retrieval_k,
+                mode=options.mode or SearchMode(self._settings.retrieval_mode),
+                document_ids=options.document_ids,
+            )
+        turn.timings.mark("retrieve")
+        return hits
+
+    def _assemble(self, turn: ChatTurn, hits: list) -> None:
+        request, target = turn.request, turn.target
+        prompt = assemble_prompt(
+            [{"role": message.role, "content": message.text()} for message in request.messages],
+            hits,
+            max_context_chars=self._settings.max_context_chars,
+        )
+        messages = tuple(Message(role=_ROLES.get(m["role"], m["role"]), content=m["content"]) for m in prompt.messages)
+        turn.prompt_tokens = token_counter(target.tokenizer).count_messages(messages)
+        room = target.context_window - turn.prompt_tokens
+        if room < 1:
+            raise ContextWindowExceededError(
+                f"This model's maximum context length is {target.context_window} tokens; the messages and "
+                f"sources use {turn.prompt_tokens}. Shorten the messages."
+            )
+        turn.prompt = prompt
+        turn.model_request = ChatRequest(
+            messages=messages,
+            max_tokens=min(self._max_tokens(turn), room),  # clamped to what the window has left
+            temperature=request.temperature,
+            top_p=request.top_p,
+            stop=(request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ()),
+            seed=request.seed,
+        )
+        if self._cache is not None and request.strata.cache and is_cacheable(turn.model_request):
+            sources = [f"{h.document_id}:{h.chunk_index}:{_digest(h.text)}" for h in prompt.sources]
+            turn.cache_key = cache_key(
+                tenant=turn.principal.tenant, alias=request.model, request=turn.model_request, sources=sources
+            )
+        turn.validators = [CitationCheck(prompt.sources)]
+        turn.timings.mark("assemble")
+
+    def _infer(self, turn: ChatTurn, *, streamed: bool) -> Iterator[ChatEvent]:
+        assert turn.model_request is not None
+        cached = self._cached(turn)
+        if cached is not None:
+            return stream_from_completion(cached)
+        if streamed:
+            return self.router.stream(turn.request.model, turn.model_request, turn.outcome)
+        return stream_from_completion(self.router.complete(turn.request.model, turn.model_request, turn.outcome))
+
+    def _settle(self, turn: ChatTurn) -> None:
+        """Charge what was used — the reported usage of a complete answer; the prompt and the
+        tokens sent so far of a broken or abandoned one; nothing when no answer began — and
+        write the request record."""
+        turn.timings.mark("total")
+        if turn.usage is not None:
+            charged = turn.usage.total_tokens
+            completion = turn.usage.completion_tokens
+        elif turn.answer:
+            completion = token_counter(turn.target.tokenizer).count("".join(turn.answer))
+            charged = turn.prompt_tokens + completion
+        else:
+            charged = completion = 0
+        if turn.reservation is not None:
+            turn.reservation.settle(charged)
+        if self._log is not None:
+            self._log.write(self._record(turn, completion))
+
+    # Helpers.
+
+    def _max_tokens(self, turn: ChatTurn) -> int:
+        request = turn.request
+        return min(
+            request.max_completion_tokens or request.max_tokens or turn.target.max_output_tokens,
+            turn.target.context_window,
+        )
+
+    def _take(self, turn: ChatTurn, event: ChatEvent) -> None:
+        if isinstance(event, Usage):
+            turn.reported_usage = event
+        elif isinstance(event, Finish):
+            turn.finish_reason = event.reason
+
+    def _complete(self, turn: ChatTurn) -> None:
+        """The answer ended normally: usage, the cache, the status."""
+        turn.finish_reason = turn.finish_reason or "stop"
+        turn.usage = self._usage(turn)
+        text = "".join(turn.answer)
+        if not turn.cache_hit and self._cache is not None and turn.cache_key is not None:
+            if turn.finish_reason in ("stop", "length"):
+                target = turn.outcome.target or turn.request.model
+                usage = Usage(turn.usage.prompt_tokens, turn.usage.completion_tokens)
+                self._cache.put(turn.cache_key, Completion(text, turn.finish_reason, usage, target))
+        turn.status = "ok"
+
+    def _failed(self, turn: ChatTurn, error: BaseException) -> None:
+        if turn.status == "started":
+            turn.status = "error"
+        turn.error = type(error).__name__
+
+    def _cached(self, turn: ChatTurn) -> Completion | None:
+        if self._cache is None or turn.cache_key is None:
+            return None
+        completion = self._cache.get(turn.cache_key)
+        if completion is not None:
+            turn.cache_hit = True
+            turn.outcome.target = completion.target
+        return completion
+
+    def _usage(self, turn: ChatTurn) -> UsageInfo:
+        """The upstream's counts where they cover the whole answer; ours (the same tokenizer) where
+        the upstream reported none, or where a continuation means no one upstream saw it all."""
+        reported = turn.reported_usage if not turn.outcome.continued else Usage()
+        prompt = reported.prompt_tokens or turn.prompt_tokens
+        completion = reported.completion_tokens
+        text = "".join(turn.answer)
+        if not completion and text:
+            completion = token_counter(turn.target.tokenizer).count(text)
+        return UsageInfo(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+    def _chunk(self, turn: ChatTurn, delta: ChunkDelta | None, *, finish: str | None = None) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=turn.completion_id,
+            created=turn.created,
+            model=turn.request.model,
+            choices=[] if delta is None else [ChunkChoice(delta=delta, finish_reason=finish)],
+        )
+
+    def _extension(self, turn: ChatTurn) -> StrataResponseExtension:
+        citations = next((v.citations for v in turn.validators if isinstance(v, CitationCheck)), [])
+        return StrataResponseExtension(
+            request_id=turn.request_id,
+            citations=citations,
+            cache_hit=turn.cache_hit,
+            target=turn.outcome.target,
+            failovers=turn.outcome.failovers,
+        )
+
+    def _record(self, turn: ChatTurn, completion_tokens: int) -> RequestRecord:
+        status = {"ok": 200, "client_disconnected": 200, "rate_limited": 429}.get(turn.status, 500)
+        outcome = turn.status
+        if turn.status == "error" and turn.answer:
+            outcome, status = "stream_broken", 200
+        return RequestRecord(
+            route=ROUTE,
+            status=status,
+            outcome=outcome,
+            request_id=turn.request_id,
+            correlation_id=turn.context.correlation_id,
+            tenant=turn.principal.tenant,
+            key_id=turn.principal.key_id,
+            model=turn.request.model,
+            target=turn.outcome.target,
+            stream=turn.request.stream,
+            cache_hit=turn.cache_hit,
+            failovers=turn.outcome.failovers,
+            validation=outcome_of(turn.validators) if turn.usage is not None else None,
+            finish_reason=turn.finish_reason,
+            prompt_tokens=turn.prompt_tokens if (turn.answer or turn.usage) else 0,
+            completion_tokens=completion_tokens,
+            error=turn.error,
+            timings_ms=({"auth": turn.context.auth_ms} if turn.context.auth_ms is not None else {})
+            | turn.timings.marks,
+            prompt=turn.request.question() if turn.request else None,
+            answer="".join(turn.answer) or None,
+        )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
