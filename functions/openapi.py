@@ -1,28 +1,98 @@
-"""One OpenAPI document for the public API, generated from the functions' FastAPI apps."""
+"""One OpenAPI document for the public API: the functions' FastAPI apps, held to the route table.
+
+Each route's own models come from its FastAPI declaration; what every route of a kind can answer
+— the gateway's and the request limits' errors — is added here from the route table, once, so
+the document lists every status a route returns (schemathesis checks it against the running
+stack).
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
+
+from strata.config import ROUTES, RouteSpec
+from strata.web.errors import ErrorResponse
 
 TITLE = "Strata API"
 VERSION = "0.1.0"
 
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+_DESCRIPTIONS = {
+    "400": "Invalid request: malformed JSON, a wrong type, or a parameter this API does not support",
+    "401": "Missing or invalid API key",
+    "403": "The key lacks the scope this route needs",
+    "404": "Not found (for another tenant's resource too)",
+    "405": "Method not allowed on this path",
+    "413": "Request body too large",
+    "429": "Rate limit or daily token quota reached (see Retry-After and x-ratelimit-*)",
+    "431": "Request headers too large",
+    "503": "A model or the search index is unavailable (see Retry-After)",
+}
+# Routes that reach a model: admitted by the rate limiter, failing over to 503.
+_METERED = {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings")}
+
+
+def error_statuses(route: RouteSpec) -> list[str]:
+    """The error statuses a route can answer besides its own declared ones."""
+    statuses = ["400", "431"]
+    if route.authorized:
+        statuses += ["401", "403"]
+    if route.method in ("POST", "PUT", "PATCH"):
+        statuses.append("413")
+    if "{" in route.path or route.function == "chat":
+        statuses.append("404")
+    if (route.method, route.path) in _METERED:
+        statuses += ["429", "503"]
+    return statuses
+
 
 def build_openapi(*apps: FastAPI) -> dict[str, Any]:
-    routes = [route for app in apps for route in app.routes if getattr(route, "include_in_schema", False)]
-    document = get_openapi(
-        title=TITLE,
-        version=VERSION,
-        summary="OpenAI-compatible chat and embeddings over your own documents, plus Strata's own resources.",
-        routes=routes,
-    )
-    document.setdefault("components", {})["securitySchemes"] = {
+    document: dict[str, Any] = {
+        "openapi": apps[0].openapi()["openapi"],
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "summary": "OpenAI-compatible chat and embeddings over your own documents, plus Strata's own resources.",
+        },
+        "paths": {},
+        "components": {"schemas": {}},
+    }
+    for app in apps:
+        generated = copy.deepcopy(app.openapi())
+        document["paths"].update(generated.get("paths", {}))
+        document["components"]["schemas"].update(generated.get("components", {}).get("schemas", {}))
+    schemas = document["components"]["schemas"]
+    for name, schema in (
+        ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}).items()
+    ):
+        schemas[name] = schema
+    schemas["ErrorResponse"] = {
+        k: v
+        for k, v in ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}").items()
+        if k != "$defs"
+    }
+    # FastAPI's own validation error is never sent: wrong input is a 400 in OpenAI's shape.
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    document["components"]["securitySchemes"] = {
         "apiKey": {"type": "http", "scheme": "bearer", "description": "A Strata API key (sk-strata-…)"}
     }
     document["security"] = [{"apiKey": []}]
+    for route in ROUTES:
+        operation = document["paths"].get(route.path, {}).get(route.method.lower())
+        if operation is None:  # a route the apps lack: the route-table test names it
+            continue
+        responses = operation.setdefault("responses", {})
+        responses.pop("422", None)
+        for status in error_statuses(route):
+            responses.setdefault(
+                status, {"description": _DESCRIPTIONS[status], "content": {"application/json": {"schema": _ERROR_REF}}}
+            )
+        if not route.authorized:
+            operation["security"] = []
     return document
 
 

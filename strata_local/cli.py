@@ -1,4 +1,5 @@
-"""The ``strata`` command: ``strata dev`` runs the local stack, ``strata keys create`` issues keys."""
+"""The ``strata`` command: ``strata dev`` runs the local stack; ``strata keys`` and ``strata limits``
+manage keys and tenant limits in the tables the environment points at (the local stack's, or AWS)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from strata.config import Scope, Settings
 
 DEFAULT_STATE_DIR = Path(".strata")
 
@@ -40,12 +46,38 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--tenant", required=True)
     create.add_argument("--name", default="")
     create.add_argument(
-        "--state-dir",
-        type=Path,
-        default=DEFAULT_STATE_DIR,
-        help="read the local stack's environment from STATE_DIR/local.env if present",
+        "--scopes", type=_scopes, default=frozenset({Scope.CHAT}), help="comma-separated (default chat)"
     )
+    create.add_argument("--rpm", type=_positive, default=None, help="requests per minute for this key")
+    create.add_argument("--tpm", type=_positive, default=None, help="tokens per minute for this key")
+    create.add_argument("--expires-in-days", type=_positive, default=None)
     create.set_defaults(run=_create_key)
+    listing = keys.add_parser("list", help="a tenant's keys (never their secrets)")
+    listing.add_argument("--tenant", required=True)
+    listing.set_defaults(run=_list_keys)
+    revoke = keys.add_parser("revoke", help="revoke a key (effective within the authorizer cache TTL)")
+    revoke.add_argument("key_id")
+    revoke.add_argument("--tenant", required=True)
+    revoke.set_defaults(run=_revoke_key)
+
+    limits = commands.add_parser("limits", help="tenant limits").add_subparsers(dest="limits_command", required=True)
+    set_limits = limits.add_parser("set", help="set a tenant's rate limits and daily token quota")
+    set_limits.add_argument("--tenant", required=True)
+    set_limits.add_argument("--rpm", type=_positive, default=None, help="requests per minute")
+    set_limits.add_argument("--tpm", type=_positive, default=None, help="tokens per minute")
+    set_limits.add_argument("--tokens-per-day", type=_positive, default=None)
+    set_limits.set_defaults(run=_set_limits)
+    show_limits = limits.add_parser("show", help="a tenant's limits")
+    show_limits.add_argument("--tenant", required=True)
+    show_limits.set_defaults(run=_show_limits)
+
+    for command in (create, listing, revoke, set_limits, show_limits):
+        command.add_argument(
+            "--state-dir",
+            type=Path,
+            default=DEFAULT_STATE_DIR,
+            help="read the local stack's environment from STATE_DIR/local.env if present",
+        )
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document of the public API")
     openapi.set_defaults(run=_openapi)
@@ -79,24 +111,104 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_key(args: argparse.Namespace) -> int:
-    from strata.auth import InvalidTenantError, build_key_store
-    from strata.config import Settings
+def _scopes(value: str) -> frozenset[Scope]:
+    try:
+        return frozenset(Scope(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown scope in {value!r}: use {', '.join(s.value for s in Scope)}"
+        ) from None
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def _admin(args: argparse.Namespace, action: Callable[[Settings], str]) -> int:
+    """Run an admin action against the tables the local environment (or AWS) points at."""
+    from strata.auth import AuthError, InvalidTenantError
     from strata_local.env_file import load_env_file
 
     load_env_file(args.state_dir / "local.env")
     settings = Settings()
     try:
-        issued = build_key_store(settings).create(args.tenant, name=args.name)
-    except (InvalidTenantError, RuntimeError) as error:
+        print(action(settings))
+    except (InvalidTenantError, AuthError, RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except Exception as error:  # the table is unreachable: say where we looked
+    except Exception as error:  # a table that cannot be reached: say where we looked
         where = settings.aws_endpoint_url or "AWS"
-        print(f"error: cannot write the keys table {settings.keys_table!r} at {where}: {error}", file=sys.stderr)
+        print(f"error: cannot reach the tables at {where}: {error}", file=sys.stderr)
         return 1
-    print(f"API key for tenant {issued.tenant} (shown once, store it now):\n{issued.secret}")
     return 0
+
+
+def _create_key(args: argparse.Namespace) -> int:
+    from strata.auth import build_key_store
+    from strata.throttle import Limits
+
+    def create(settings: Settings) -> str:
+        expires = datetime.now(UTC) + timedelta(days=args.expires_in_days) if args.expires_in_days else None
+        issued = build_key_store(settings).create(
+            args.tenant,
+            name=args.name,
+            scopes=args.scopes,
+            limits=Limits(requests_per_minute=args.rpm, tokens_per_minute=args.tpm),
+            expires_at=expires,
+        )
+        return f"API key {issued.key_id} for tenant {issued.tenant} (shown once, store it now):\n{issued.secret}"
+
+    return _admin(args, create)
+
+
+def _list_keys(args: argparse.Namespace) -> int:
+    from strata.auth import build_key_store
+
+    def listing(settings: Settings) -> str:
+        rows = [
+            f"{k.key_id}  {','.join(sorted(k.scopes)):<28} {'revoked' if k.revoked_at else 'active':<8} {k.name}"
+            for k in build_key_store(settings).list(args.tenant)
+        ]
+        return "\n".join(rows) if rows else f"no keys for tenant {args.tenant}"
+
+    return _admin(args, listing)
+
+
+def _revoke_key(args: argparse.Namespace) -> int:
+    from strata.auth import build_key_store
+    from strata.config import RESOURCES
+
+    def revoke(settings: Settings) -> str:
+        record = build_key_store(settings).revoke(args.tenant, args.key_id)
+        ttl = RESOURCES.api.authorizer_cache_ttl_s
+        return f"revoked {record.key_id}; requests with it are refused within {ttl} s (the authorizer cache)"
+
+    return _admin(args, revoke)
+
+
+def _set_limits(args: argparse.Namespace) -> int:
+    from strata.auth import build_tenant_store
+    from strata.throttle import Limits
+
+    def set_limits(settings: Settings) -> str:
+        limits = Limits(requests_per_minute=args.rpm, tokens_per_minute=args.tpm, tokens_per_day=args.tokens_per_day)
+        saved = build_tenant_store(settings).set_limits(args.tenant, limits)
+        return f"limits for tenant {args.tenant}: {_describe(saved)}"
+
+    return _admin(args, set_limits)
+
+
+def _show_limits(args: argparse.Namespace) -> int:
+    from strata.auth import build_tenant_store
+
+    return _admin(args, lambda settings: _describe(build_tenant_store(settings).get_limits(args.tenant)))
+
+
+def _describe(limits: Any) -> str:
+    parts = [f"{name}={value if value is not None else 'unlimited'}" for name, value in limits.model_dump().items()]
+    return ", ".join(parts)
 
 
 def _openapi(_: argparse.Namespace) -> int:
@@ -111,7 +223,9 @@ def _openapi(_: argparse.Namespace) -> int:
 def _configure_logging(log_file: Path, *, verbose: bool) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     console = logging.StreamHandler()
-    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    console.setFormatter(_ConsoleFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    # One line per request goes to the log file, not the console.
+    console.addFilter(lambda record: record.name != "strata.requests")
     file = logging.FileHandler(log_file)
     file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
@@ -121,6 +235,21 @@ def _configure_logging(log_file: Path, *, verbose: bool) -> None:
     logging.getLogger("strata").setLevel(logging.DEBUG if verbose else logging.INFO)
     # moto's server logs every request through werkzeug at INFO.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """One line per record: an exception shows as its last line (the file keeps the traceback)."""
+
+    def formatException(self, exc_info: Any) -> str:  # noqa: N802 - logging's name
+        text = super().formatException(exc_info).strip().splitlines()
+        return f"  ({text[-1]}; traceback in the log file)" if text else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved, record.exc_text = record.exc_text, None  # logging caches it: keep the file's whole
+        try:
+            return super().format(record).replace("\n", " ")
+        finally:
+            record.exc_text = saved
 
 
 if __name__ == "__main__":

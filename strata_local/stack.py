@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from functions.openapi import public_openapi
 from strata import aws
-from strata.auth import build_key_store, generate_secret
+from strata.auth import build_key_store, generate_secret, is_key_shaped
 from strata.config import RESOURCES, ROUTES, Settings
 from strata.documents import DocumentRegistry, source_key_for
 from strata.inference import ModelRegistry, ModelRegistryError, registry_from_settings
@@ -271,7 +271,10 @@ class LocalStack:
         """Everything a client needs; the key and pepper survive restarts in the env file."""
         config = self.config
         previous = read_env_file(config.env_file)
-        api_key = previous.get("STRATA_API_KEY") or generate_secret()
+        api_key = previous.get("STRATA_API_KEY")
+        if not api_key or not is_key_shaped(api_key):  # none yet, or one of an older format
+            api_key = generate_secret()
+        pepper_file = self._pepper_file(previous.get("STRATA_KEY_PEPPER"))
         return {
             "STRATA_API_URL": config.api_url,
             "STRATA_API_KEY": api_key,
@@ -286,11 +289,22 @@ class LocalStack:
             "STRATA_AWS_REGION": local_aws.LOCAL_REGION,
             "STRATA_AWS_ENDPOINT_URL": config.aws_url,
             "STRATA_SAGEMAKER_RUNTIME_URL": config.model_url,
-            "STRATA_KEY_PEPPER": previous.get("STRATA_KEY_PEPPER") or secrets.token_urlsafe(32),
+            "STRATA_KEY_PEPPER_FILE": str(pepper_file.resolve()),
+            # Metrics go to CloudWatch as EMF in AWS; locally the request log line says it all.
+            "POWERTOOLS_METRICS_DISABLED": "true",
             "STRATA_VECTOR_STORE": "local",
             "STRATA_VECTOR_STORE_PATH": str((config.state_dir / "vectors.db").resolve()),
             **({"STRATA_MODELS_FILE": str(config.models_file.resolve())} if config.models_file else {}),
         }
+
+    def _pepper_file(self, previous: str | None) -> Path:
+        """The pepper keying the API-key hashes, kept in the state folder (never in the env file);
+        an older state's pepper moves there, so its keys stay valid."""
+        path = self.config.state_dir / "pepper"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(previous or secrets.token_urlsafe(32))
+        return path
 
     def banner(self) -> str:
         config, env = self.config, self.env

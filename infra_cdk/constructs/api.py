@@ -17,28 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from strata.config.routes import UNAUTHORIZED_BODY
-
-CHAT_PATH = "/v1/chat/completions"
-HEALTH_PATH = "/healthz"
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Methods on one path served by the api function; ``authorized=False`` only for probes."""
-
-    path: str
-    methods: tuple[str, ...]
-    authorized: bool = True
-
-
-DEFAULT_ROUTES: tuple[Route, ...] = (
-    Route("/v1/models", ("GET",)),
-    Route("/v1/embeddings", ("POST",)),
-    Route("/v1/documents", ("GET",)),
-    Route("/v1/documents/{id}", ("GET",)),
-    Route(HEALTH_PATH, ("GET",), authorized=False),
-)
+from strata.config.routes import ROUTES, UNAUTHORIZED_BODY, RouteSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +70,9 @@ class ApiProps:
     stage_name
         Deployment stage (the first path segment of the URL). Default ``dev``.
     routes
-        Buffered routes. Default :data:`DEFAULT_ROUTES`.
+        The API's routes. Default ``strata.config.ROUTES``, the table the local gateway and the
+        OpenAPI document are built from: ``chat`` routes stream from the chat function, ``api``
+        routes are buffered proxies to the api function.
     throttle_rate_limit / throttle_burst_limit
         Stage-wide throttling. Defaults 50 requests/s, burst 100.
     authorizer_cache_ttl_s
@@ -106,7 +87,7 @@ class ApiProps:
     api_function: lambda_.IFunction
     authorizer_function: lambda_.IFunction
     stage_name: str = "dev"
-    routes: tuple[Route, ...] = DEFAULT_ROUTES
+    routes: tuple[RouteSpec, ...] = ROUTES
     throttle_rate_limit: float = 50.0
     throttle_burst_limit: int = 100
     authorizer_cache_ttl_s: int = 60
@@ -161,20 +142,17 @@ class Api(Construct):
         )
 
         self.methods: dict[str, apigw.Method] = {}
-        self.chat_method = self._add_method(
-            CHAT_PATH,
-            "POST",
-            apigw.LambdaIntegration(
+        integrations: dict[str, apigw.Integration] = {
+            "chat": apigw.LambdaIntegration(
                 props.chat_function,
                 response_transfer_mode=apigw.ResponseTransferMode.STREAM,
                 timeout=Duration.seconds(props.chat_timeout_s),
             ),
-            authorized=True,
-        )
-        buffered = apigw.LambdaIntegration(props.api_function)
+            "api": apigw.LambdaIntegration(props.api_function),
+        }
         for route in props.routes:
-            for method in route.methods:
-                self._add_method(route.path, method, buffered, authorized=route.authorized)
+            self._add_method(route.path, route.method, integrations[route.function], authorized=route.authorized)
+        self.chat_method = self.methods["POST /v1/chat/completions"]
 
         for error in _gateway_errors():
             self.rest_api.add_gateway_response(
@@ -216,6 +194,8 @@ def _access_log_format() -> apigw.AccessLogFormat:
                 "responseLatency": field.context_response_latency(),
                 "integrationLatency": field.context_integration_latency(),
                 "tenant": field.context_authorizer("tenant"),
+                # The authorizer's share of responseLatency: key lookups, JWKS fetches, cold starts.
+                "authorizerLatency": field.context_authorizer_latency(),
                 "authorizerError": field.context_authorizer_error(),
                 "errorType": field.context_error_response_type(),
             }

@@ -69,7 +69,12 @@ def test_file_dropped_in_documents_folder_is_indexed_and_cited(stack: RunningSta
     assert key not in [c["source_key"] for c in strata["citations"]]
 
 
-def test_buffered_completion_carries_citations(stack: RunningStack) -> None:
+def test_buffered_completion_cites_the_indexed_document(stack: RunningStack) -> None:
+    key = f"tenants/{stack.env['STRATA_TENANT']}/buffered/kangaroo.txt"
+    stack.boto3_client("s3").put_object(
+        Bucket=stack.env["STRATA_DOCUMENTS_BUCKET"], Key=key, Body=KANGAROO.read_bytes()
+    )
+    stack.wait_for_status(document_id_for(key), "indexed")
     with stack.http() as client:
         response = client.post(
             "/v1/chat/completions",
@@ -77,6 +82,7 @@ def test_buffered_completion_carries_citations(stack: RunningStack) -> None:
                 "model": "default",
                 "max_tokens": 24,
                 "messages": [{"role": "user", "content": "How do kangaroos move?"}],
+                "strata": {"retrieval": {"document_ids": [document_id_for(key)]}},
             },
         )
     assert response.status_code == 200, response.text
@@ -84,7 +90,11 @@ def test_buffered_completion_carries_citations(stack: RunningStack) -> None:
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"]["content"]
     assert body["usage"]["completion_tokens"] > 0
-    assert "citations" in body["strata"]
+    citations = body["strata"]["citations"]
+    assert citations, "the indexed document was given to the model as a source"
+    assert {c["source_key"] for c in citations} == {key}
+    assert [c["index"] for c in citations] == list(range(1, len(citations) + 1))
+    assert all(c["document_id"] == document_id_for(key) and c["title"] for c in citations)
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer sk-strata-not-a-real-key"}])

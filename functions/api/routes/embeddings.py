@@ -5,19 +5,39 @@ from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from strata.inference import SageMakerEmbedder
-from strata.web import CurrentPrincipal, embedder
+from strata.embeddings import EmbeddingPipeline
+from strata.web import CurrentPrincipal, CurrentRequest, embedding_pipeline
 
 router = APIRouter(tags=["embeddings"])
 
+MAX_INPUTS = 2048  # OpenAI's limit per request
+
+
+def _valid_input(text: str) -> str:
+    if not text:
+        raise ValueError("an input must not be empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (found a lone surrogate)") from None
+    return text
+
+
+EmbeddingInput = Annotated[str, AfterValidator(_valid_input)]
+
 
 class EmbeddingRequest(BaseModel):
-    input: str | list[str] = Field(min_length=1)
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    # Text only: OpenAI also takes token arrays, but of its own tokenizer, not this model's.
+    input: EmbeddingInput | list[EmbeddingInput] = Field(min_length=1, max_length=MAX_INPUTS)
     model: str = "default"
     encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = None
 
 
 class Embedding(BaseModel):
@@ -38,17 +58,23 @@ class EmbeddingList(BaseModel):
     usage: EmbeddingUsage
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", response_model=EmbeddingList)
 async def create_embeddings(
-    request: EmbeddingRequest, _: CurrentPrincipal, model: Annotated[SageMakerEmbedder, Depends(embedder)]
-) -> EmbeddingList:
+    request: EmbeddingRequest,
+    principal: CurrentPrincipal,
+    context: CurrentRequest,
+    pipeline: Annotated[EmbeddingPipeline, Depends(embedding_pipeline)],
+) -> JSONResponse:
     texts = [request.input] if isinstance(request.input, str) else request.input
-    vectors = await run_in_threadpool(model.embed, texts)
-    return EmbeddingList(
-        data=[Embedding(index=i, embedding=_encode(v, request.encoding_format)) for i, v in enumerate(vectors)],
-        model=request.model,
-        usage=EmbeddingUsage(prompt_tokens=0, total_tokens=0),
+    result = await run_in_threadpool(
+        lambda: pipeline.run(texts, model=request.model, principal=principal, context=context)
     )
+    body = EmbeddingList(
+        data=[Embedding(index=i, embedding=_encode(v, request.encoding_format)) for i, v in enumerate(result.vectors)],
+        model=request.model,
+        usage=EmbeddingUsage(prompt_tokens=result.tokens, total_tokens=result.tokens),
+    )
+    return JSONResponse(body.model_dump(mode="json"), headers=result.headers)
 
 
 def _encode(vector: list[float], encoding_format: str) -> list[float] | str:

@@ -110,8 +110,13 @@ class ChatPipeline:
         except GeneratorExit:
             turn.status = "client_disconnected"
             raise
-        except BaseException as error:
+        except Exception as error:
             self._failed(turn, error)
+            if turn.answer and turn.request.stream_options is not None and turn.request.stream_options.include_usage:
+                # A broken answer still says what it cost, before the error ends the stream.
+                usage_chunk = self._chunk(turn, None)
+                usage_chunk.usage = self._charged(turn)
+                yield usage_chunk
             raise
         finally:
             if events is not None:
@@ -237,20 +242,25 @@ class ChatPipeline:
         tokens sent so far of a broken or abandoned one; nothing when no answer began — and
         write the request record."""
         turn.timings.mark("total")
-        if turn.usage is not None:
-            charged = turn.usage.total_tokens
-            completion = turn.usage.completion_tokens
-        elif turn.answer:
-            completion = token_counter(turn.target.tokenizer).count("".join(turn.answer))
-            charged = turn.prompt_tokens + completion
-        else:
-            charged = completion = 0
+        charged = self._charged(turn)
         if turn.reservation is not None:
-            turn.reservation.settle(charged)
+            turn.reservation.settle(charged.total_tokens)
         if self._log is not None:
-            self._log.write(self._record(turn, completion))
+            self._log.write(self._record(turn, charged))
 
     # Helpers.
+
+    def _charged(self, turn: ChatTurn) -> UsageInfo:
+        """What a turn costs: a complete answer's usage; for one that broke or was abandoned, the
+        prompt and the tokens produced so far; nothing when no answer began."""
+        if turn.usage is not None:
+            return turn.usage
+        if not turn.answer:
+            return UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+        completion = token_counter(turn.target.tokenizer).count("".join(turn.answer))
+        return UsageInfo(
+            prompt_tokens=turn.prompt_tokens, completion_tokens=completion, total_tokens=turn.prompt_tokens + completion
+        )
 
     def _max_tokens(self, turn: ChatTurn) -> int:
         request = turn.request
@@ -320,7 +330,7 @@ class ChatPipeline:
             failovers=turn.outcome.failovers,
         )
 
-    def _record(self, turn: ChatTurn, completion_tokens: int) -> RequestRecord:
+    def _record(self, turn: ChatTurn, charged: UsageInfo) -> RequestRecord:
         status = {"ok": 200, "client_disconnected": 200, "rate_limited": 429}.get(turn.status, 500)
         outcome = turn.status
         if turn.status == "error" and turn.answer:
@@ -340,8 +350,8 @@ class ChatPipeline:
             failovers=turn.outcome.failovers,
             validation=outcome_of(turn.validators) if turn.usage is not None else None,
             finish_reason=turn.finish_reason,
-            prompt_tokens=turn.prompt_tokens if (turn.answer or turn.usage) else 0,
-            completion_tokens=completion_tokens,
+            prompt_tokens=charged.prompt_tokens,
+            completion_tokens=charged.completion_tokens,
             error=turn.error,
             timings_ms=({"auth": turn.context.auth_ms} if turn.context.auth_ms is not None else {})
             | turn.timings.marks,

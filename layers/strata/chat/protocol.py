@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+)
 
 from strata.retrieval import SearchMode
 from strata.validation import Citation
@@ -22,15 +30,32 @@ def _valid_unicode(text: str) -> str:
 Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
-def _unsupported(what: str, *, allowed: tuple[Any, ...] = (None,)) -> AfterValidator:
-    """A parameter Strata accepts only with the value(s) that ask for nothing it cannot do."""
+def _allowed_schema(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"type": "null"}
+    if value == [] and isinstance(value, list):
+        return {"type": "array", "maxItems": 0}
+    if value == {} and isinstance(value, dict):
+        return {"type": "object", "maxProperties": 0}
+    if isinstance(value, list):
+        return {"type": "array", "items": {"enum": value}, "minItems": len(value), "maxItems": len(value)}
+    return {"const": value}
+
+
+def _unsupported(what: str, *, allowed: tuple[Any, ...] = (None,)) -> tuple[AfterValidator, WithJsonSchema]:
+    """A parameter accepted only with the value(s) that ask for nothing this API cannot do: any
+    other value is a 400 naming it, and the OpenAPI document says exactly which values pass."""
 
     def check(value: Any) -> Any:
         if value not in allowed:
             raise ValueError(f"{what} is not supported by this API")
         return value
 
-    return AfterValidator(check)
+    schema = {"anyOf": [_allowed_schema(v) for v in allowed], "description": f"{what} is not supported"}
+    return AfterValidator(check), WithJsonSchema(schema)
+
+
+MAX_MESSAGES = 2048  # OpenAI's limit per request
 
 
 class _Strict(BaseModel):
@@ -74,7 +99,7 @@ class StreamOptions(_Strict):
 
 class ResponseFormat(_Strict):
     type: Annotated[
-        Literal["text", "json_object", "json_schema"], _unsupported("a JSON response_format", allowed=("text",))
+        Literal["text", "json_object", "json_schema"], *_unsupported("a JSON response_format", allowed=("text",))
     ]
 
 
@@ -83,7 +108,7 @@ class ChatCompletionRequest(_Strict):
     400 naming it when it asks for something this API does not do (tools, logprobs, n > 1, …)."""
 
     model: Text = "default"
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1)
@@ -92,29 +117,29 @@ class ChatCompletionRequest(_Strict):
     top_p: float | None = Field(default=None, gt=0, le=1)
     stop: Text | list[Text] | None = Field(default=None, max_length=4)
     seed: int | None = None
-    n: Annotated[int | None, _unsupported("n other than 1", allowed=(None, 1))] = None
+    n: Annotated[int | None, *_unsupported("n other than 1", allowed=(None, 1))] = None
     user: Text | None = None
     metadata: dict[Text, Text] | None = None
-    service_tier: Annotated[Text | None, _unsupported("service_tier", allowed=(None, "auto", "default"))] = None
+    service_tier: Annotated[Text | None, *_unsupported("service_tier", allowed=(None, "auto", "default"))] = None
     response_format: ResponseFormat | None = None
-    presence_penalty: Annotated[float | None, _unsupported("presence_penalty", allowed=(None, 0))] = None
-    frequency_penalty: Annotated[float | None, _unsupported("frequency_penalty", allowed=(None, 0))] = None
-    logit_bias: Annotated[dict[Text, int] | None, _unsupported("logit_bias", allowed=(None, {}))] = None
-    logprobs: Annotated[bool | None, _unsupported("logprobs", allowed=(None, False))] = None
-    top_logprobs: Annotated[int | None, _unsupported("top_logprobs", allowed=(None, 0))] = None
-    tools: Annotated[list[dict[str, Any]] | None, _unsupported("tool calling", allowed=(None, []))] = None
-    tool_choice: Annotated[Any, _unsupported("tool_choice", allowed=(None, "none"))] = None
+    presence_penalty: Annotated[float | None, *_unsupported("presence_penalty", allowed=(None, 0))] = None
+    frequency_penalty: Annotated[float | None, *_unsupported("frequency_penalty", allowed=(None, 0))] = None
+    logit_bias: Annotated[dict[Text, int] | None, *_unsupported("logit_bias", allowed=(None, {}))] = None
+    logprobs: Annotated[bool | None, *_unsupported("logprobs", allowed=(None, False))] = None
+    top_logprobs: Annotated[int | None, *_unsupported("top_logprobs", allowed=(None, 0))] = None
+    tools: Annotated[list[dict[str, Any]] | None, *_unsupported("tool calling", allowed=(None, []))] = None
+    tool_choice: Annotated[Any, *_unsupported("tool_choice", allowed=(None, "none"))] = None
     parallel_tool_calls: bool | None = None
-    functions: Annotated[list[dict[str, Any]] | None, _unsupported("function calling", allowed=(None, []))] = None
-    function_call: Annotated[Any, _unsupported("function_call", allowed=(None, "none"))] = None
-    modalities: Annotated[list[Text] | None, _unsupported("modalities other than text", allowed=(None, ["text"]))] = (
+    functions: Annotated[list[dict[str, Any]] | None, *_unsupported("function calling", allowed=(None, []))] = None
+    function_call: Annotated[Any, *_unsupported("function_call", allowed=(None, "none"))] = None
+    modalities: Annotated[list[Text] | None, *_unsupported("modalities other than text", allowed=(None, ["text"]))] = (
         None
     )
-    audio: Annotated[Any, _unsupported("audio output")] = None
-    prediction: Annotated[Any, _unsupported("prediction")] = None
-    reasoning_effort: Annotated[Any, _unsupported("reasoning_effort")] = None
-    web_search_options: Annotated[Any, _unsupported("web search")] = None
-    store: Annotated[bool | None, _unsupported("store", allowed=(None, False))] = None
+    audio: Annotated[Any, *_unsupported("audio output")] = None
+    prediction: Annotated[Any, *_unsupported("prediction")] = None
+    reasoning_effort: Annotated[Any, *_unsupported("reasoning_effort")] = None
+    web_search_options: Annotated[Any, *_unsupported("web search")] = None
+    store: Annotated[bool | None, *_unsupported("store", allowed=(None, False))] = None
     strata: StrataRequestOptions = Field(default_factory=StrataRequestOptions)
 
     def question(self) -> str:

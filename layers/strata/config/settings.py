@@ -86,8 +86,6 @@ class Settings(BaseSettings):
     # Request limits, checked before a body is parsed.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
-    max_messages: int = Field(default=256, ge=1)
-    max_embedding_inputs: int = Field(default=2048, ge=1)
 
     # Request logging: prompt and answer text only when asked, and redacted then.
     log_content: bool = False

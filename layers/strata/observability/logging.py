@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 
 from aws_lambda_powertools import Logger
@@ -9,10 +10,12 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 
 
-def function_logger(service: str) -> Logger:
-    """The function's Powertools logger. In Lambda the library's ``strata.*`` loggers write
-    through it too (JSON, same level, same correlation keys); locally they keep the console format."""
+def function_logger(service: str) -> Logger | logging.Logger:
+    """The function's logger. In Lambda: Powertools' JSON logger, and the library's ``strata.*``
+    loggers (the request log included) write through its configuration. Locally: a plain
+    ``strata.<service>`` logger, so the console keeps one readable format."""
+    if not os.environ.get(LAMBDA_ENV):
+        return logging.getLogger(f"strata.{service.removeprefix('strata-')}")
     logger = Logger(service=service)
-    if os.environ.get(LAMBDA_ENV):
-        copy_config_to_registered_loggers(source_logger=logger, include={"strata"})
+    copy_config_to_registered_loggers(source_logger=logger, include={"strata"})
     return logger

@@ -114,7 +114,9 @@ def _summary(record: RequestRecord) -> str:
     """The record as one readable line (what the local console shows)."""
     parts = [f"{record.route} {record.status} {record.outcome}", f"tenant={record.tenant}"]
     if record.model:
-        parts.append(f"model={record.model}" + (f"→{record.target}" if record.target not in (None, record.model) else ""))
+        parts.append(
+            f"model={record.model}" + (f"→{record.target}" if record.target not in (None, record.model) else "")
+        )
     if record.prompt_tokens or record.completion_tokens:
         parts.append(f"tokens={record.prompt_tokens}+{record.completion_tokens}")
     if record.cache_hit:

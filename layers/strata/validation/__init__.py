@@ -3,4 +3,12 @@
 from strata.validation.base import StreamValidator, outcome_of, validated
 from strata.validation.citations import Citation, CitationCheck, build_citations, referenced_numbers
 
-__all__ = ("Citation", "CitationCheck", "StreamValidator", "build_citations", "outcome_of", "referenced_numbers", "validated")
+__all__ = (
+    "Citation",
+    "CitationCheck",
+    "StreamValidator",
+    "build_citations",
+    "outcome_of",
+    "referenced_numbers",
+    "validated",
+)

@@ -13,6 +13,7 @@ from strata.auth import MissingCredentialsError, PermissionDeniedError, Principa
 from strata.chat import ChatPipeline, RequestContext, new_request_id
 from strata.config import Settings, get_settings, route_for
 from strata.documents import DocumentRegistry
+from strata.embeddings import EmbeddingPipeline
 from strata.observability import RequestLog
 from strata.inference import (
     CachedEmbedder,
@@ -117,6 +118,15 @@ def request_log(settings: Settings) -> RequestLog:
 
 def embedder(settings: Annotated[Settings, Depends(get_settings)]) -> SageMakerEmbedder:
     return _embedder(settings)
+
+
+@lru_cache
+def _embedding_pipeline(settings: Settings) -> EmbeddingPipeline:
+    return EmbeddingPipeline(_embedder(settings), limiter=_rate_limiter(settings), log=request_log(settings))
+
+
+def embedding_pipeline(settings: Annotated[Settings, Depends(get_settings)]) -> EmbeddingPipeline:
+    return _embedding_pipeline(settings)
 
 
 def model_registry(settings: Annotated[Settings, Depends(get_settings)]) -> ModelRegistry:

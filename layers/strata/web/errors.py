@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strata.auth import AuthError, PermissionDeniedError
@@ -24,6 +25,20 @@ from strata.retrieval import VectorStoreUnavailableError
 from strata.web.limits import RequestLimits
 
 logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error shape, which every error of the API has."""
+
+    error: ErrorDetail
+
 
 # exception type → (status, OpenAI error type, code)
 _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [

@@ -113,3 +113,94 @@ def test_unknown_model_missing_principal_and_bad_body_are_openai_errors(client: 
     empty = client.post("/v1/chat/completions", json={**QUESTION, "messages": []}, headers=CONTEXT)
     assert empty.status_code == 400
     assert empty.json()["error"]["param"] == "messages"
+
+
+@pytest.mark.parametrize(
+    ("change", "param", "words"),
+    [
+        ({"stream": "yes"}, "stream", "valid boolean"),
+        ({"temperature": "0.5"}, "temperature", "valid number"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]},
+            "messages.0.content.0.text",
+            "string",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            "messages.0.content.0.type",
+            "'text'",
+        ),
+        ({"messages": [{"role": "user", "content": "\ud800"}]}, "messages.0.content", "lone surrogate"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role", "Input should be"),
+        ({"n": 2}, "n", "not supported"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools", "tool calling is not supported"),
+        ({"logprobs": True}, "logprobs", "not supported"),
+        ({"response_format": {"type": "json_object"}}, "response_format.type", "not supported"),
+        ({"frequency_penalty": 0.5}, "frequency_penalty", "not supported"),
+        ({"best_of": 2}, "best_of", "Extra inputs are not permitted"),
+    ],
+)
+def test_a_parameter_that_is_wrong_or_unsupported_is_a_400_naming_it(
+    client: TestClient, runtime: FakeSageMakerRuntime, change: dict, param: str, words: str
+) -> None:
+    body = json.dumps({**QUESTION, **change})  # ASCII: a lone surrogate travels as its \\u escape
+    response = client.post(
+        "/v1/chat/completions", content=body, headers={**CONTEXT, "content-type": "application/json"}
+    )
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", param)
+    assert words in error["message"]
+    assert runtime.streams == []  # refused before any model call
+
+
+def test_standard_parameters_asking_for_what_is_supported_are_accepted(client: TestClient) -> None:
+    accepted = {
+        "n": 1,
+        "tools": [],
+        "tool_choice": "none",
+        "logprobs": False,
+        "presence_penalty": 0,
+        "user": "u-1",
+        "response_format": {"type": "text"},
+        "service_tier": "auto",
+        "metadata": {"app": "test"},
+        "store": False,
+        "stop": ["\n\n"],
+        "seed": 7,
+        "temperature": 1,
+        "top_p": 0.9,
+        "max_completion_tokens": 16,
+    }
+    response = client.post("/v1/chat/completions", json={**QUESTION, **accepted}, headers=CONTEXT)
+    assert response.status_code == 200, response.text
+
+
+def test_malformed_json_is_a_400_and_the_connection_stays_usable(client: TestClient) -> None:
+    broken = client.post(
+        "/v1/chat/completions", content=b'{"messages": [', headers={**CONTEXT, "content-type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert broken.json()["error"]["message"].startswith("We could not parse the JSON body")
+    assert client.post("/v1/chat/completions", json=QUESTION, headers=CONTEXT).status_code == 200
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(client: TestClient) -> None:
+    big = b'{"messages": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    declared = client.post("/v1/chat/completions", content=big, headers={**CONTEXT, "content-type": "application/json"})
+    assert (declared.status_code, declared.json()["error"]["code"]) == (413, "request_too_large")
+
+    def chunked():  # no Content-Length: counted as it arrives
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    streamed = client.post(
+        "/v1/chat/completions", content=chunked(), headers={**CONTEXT, "content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+
+
+def test_headers_over_the_limit_are_a_431(client: TestClient) -> None:
+    response = client.post("/v1/chat/completions", json=QUESTION, headers={**CONTEXT, "x-padding": "y" * 20_000})
+    assert (response.status_code, response.json()["error"]["code"]) == (431, "request_header_fields_too_large")
