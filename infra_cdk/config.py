@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from aws_cdk import aws_logs as logs
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
@@ -190,6 +191,13 @@ class StrataConfig:
     models_parameter
         Instead of ``models``: the name of an SSM parameter holding the same document, read by
         the functions at cold start (change models without a deploy). Default none.
+    jwt_issuer / jwt_audience
+        Optional JWT sign-in next to API keys, e.g. a Cognito user pool: the issuer
+        (``https://cognito-idp.<region>.amazonaws.com/<pool id>``; its JWKS is read from
+        ``<issuer>/.well-known/jwks.json``) and the audience (the app client id). Both or
+        neither. Default none: API keys only.
+    jwt_tenant_claim
+        The token claim naming the tenant. Default: the library's (``custom:tenant``).
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
@@ -207,6 +215,9 @@ class StrataConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     models: dict[str, Any] | None = None
     models_parameter: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_.\-/]+$")] | None = None
+    jwt_issuer: Annotated[str, Field(min_length=1)] | None = None
+    jwt_audience: Annotated[str, Field(min_length=1)] | None = None
+    jwt_tenant_claim: Annotated[str, Field(min_length=1)] | None = None
 
     @property
     def chat_context_window(self) -> int:
@@ -281,6 +292,7 @@ class StrataConfig:
                 parse_registry({"models": self.models}, source=f"{CONTEXT_KEY}")
             except ModelRegistryError as error:
                 problems.append(str(error))
+        problems.extend(self._jwt_problems())
         if self.ingest.timeout_s > queue_visibility_timeout_s:
             problems.append(
                 f"{CONTEXT_KEY}.ingest.timeout_s: {self.ingest.timeout_s} exceeds the ingest queue's "
@@ -297,6 +309,26 @@ class StrataConfig:
                 f"{CONTEXT_KEY}.search.data_nodes: {self.search.data_nodes} does not spread evenly "
                 "over 3 availability zones"
             )
+        return problems
+
+    def _jwt_problems(self) -> list[str]:
+        if self.jwt_issuer is None:
+            return [
+                f"{CONTEXT_KEY}.{name}: set only with jwt_issuer (JWT sign-in is off without an issuer)"
+                for name in ("jwt_audience", "jwt_tenant_claim")
+                if getattr(self, name) is not None
+            ]
+        problems: list[str] = []
+        issuer = urlsplit(self.jwt_issuer)
+        if issuer.scheme != "https" or not issuer.hostname or issuer.query or issuer.fragment:
+            problems.append(
+                f"{CONTEXT_KEY}.jwt_issuer: {self.jwt_issuer!r} is not an https URL without query or "
+                "fragment (e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>); the "
+                "authorizer fetches the signing keys from it"
+            )
+        if self.jwt_audience is None:
+            # The library refuses an issuer without an audience: any app client of the pool would pass.
+            problems.append(f"{CONTEXT_KEY}.jwt_audience: required with jwt_issuer (the app client id)")
         return problems
 
     @staticmethod

@@ -88,8 +88,10 @@ def _functions(stack: StrataStack) -> None:
     _suppress(
         functions,
         "AwsSolutions-IAM5",
-        "CDK's bucket grant_read, limited to objects under the tenant prefix of the documents "
-        "bucket; the action groups (GetObject*, GetBucket*, List*) are CDK's read set.",
+        "Bucket grants limited to objects under the tenant prefix of the documents bucket: "
+        "ingest's CDK grant_read (the action groups GetObject*, GetBucket*, List* are CDK's read "
+        "set) and the api function's s3:PutObject (it signs presigned uploads, whose keys are "
+        "chosen per request) and s3:DeleteObject (DELETE /v1/documents/{id}).",
         [
             "Action::s3:GetObject*",
             "Action::s3:GetBucket*",

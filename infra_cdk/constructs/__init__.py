@@ -1,6 +1,6 @@
 """One construct per concern, each configured by a frozen props dataclass."""
 
-from infra_cdk.constructs.api import Api, ApiProps, Route
+from infra_cdk.constructs.api import Api, ApiProps
 from infra_cdk.constructs.documents import Documents, DocumentsProps
 from infra_cdk.constructs.functions import Functions, FunctionsProps
 from infra_cdk.constructs.models import ModelEndpoint, ModelEndpointProps, Models, ModelsProps
@@ -18,7 +18,6 @@ __all__ = (
     "ModelEndpointProps",
     "Models",
     "ModelsProps",
-    "Route",
     "Search",
     "SearchProps",
     "Tables",

@@ -6,7 +6,26 @@
 - ``ingest``: ``functions.ingest.app.handler``, SQS batches with partial batch failures.
 
 Every function gets the same ``STRATA_*`` resource names (a missing name would silently fall back
-to the local default); what each may *do* is limited by its grants.
+to the local default); what each may *do* is limited by its grants:
+
+==============  ==========================================================================
+function        grants
+==============  ==========================================================================
+authorizer      read keys, tenants (``BatchGetItem`` included); read the key pepper secret
+api             read/write keys, tenants, rate limits, prompts, feedback; read documents and
+                ``UpdateItem`` on them (a deletion marks its record); read breakers;
+                ``s3:PutObject`` (it signs presigned uploads) and ``s3:DeleteObject`` on the
+                tenant prefix; read the key pepper secret (``POST /v1/keys`` hashes);
+                invoke the embedding endpoint; read the models parameter if one is set
+chat            read/write rate limits, breakers, response cache; read prompts; invoke the
+                chat and embedding endpoints (and the registry's other targets); read the
+                chunk index; read the models parameter if one is set
+ingest          read the tenant prefix of the bucket; read/write documents and the chunk
+                index; invoke the embedding endpoint; consume the ingest queue
+==============  ==========================================================================
+
+The key pepper never enters an environment: authorizer and api get the secret's ARN
+(``STRATA_KEY_PEPPER_SECRET``) and read the value at cold start.
 """
 
 from __future__ import annotations
@@ -42,6 +61,9 @@ LWA_ACCOUNT = "753240598075"
 LWA_LAYER_NAMES = {"arm64": "LambdaAdapterLayerArm64", "x86_64": "LambdaAdapterLayerX86"}
 CHAT_PORT = "8000"
 CHAT_PYTHONPATH = "/opt/python:/var/task:/var/runtime"
+METRICS_NAMESPACE: str = Settings.model_fields["metrics_namespace"].default
+"""CloudWatch namespace of the functions' EMF metrics: the library's default, so that Powertools
+(``POWERTOOLS_METRICS_NAMESPACE``) and Strata's request log (``STRATA_METRICS_NAMESPACE``) agree."""
 
 
 def setting_env(field: str) -> str:
@@ -57,8 +79,11 @@ class FunctionsProps:
 
     project_root
         Repository root: ``functions/``, ``layers/strata`` and ``pyproject.toml`` are read from it.
-    bucket, queue, dlq, keys_table, documents_table, breakers_table, response_cache_table
-        The data resources (names go into the environment; grants as described per function).
+    bucket, queue, dlq
+        The document drop (names go into the environment; grants as described per function).
+    keys_table, documents_table, breakers_table, response_cache_table, tenants_table,
+    rate_limits_table, prompts_table, feedback_table
+        The tables, one per ``Settings`` field of the same name (see :attr:`tables`).
     tenant_prefix
         Key prefix of tenant documents in the bucket (``STRATA_TENANT_PREFIX``).
     chat_endpoint, embedding_endpoint, search
@@ -71,7 +96,13 @@ class FunctionsProps:
     chat_context_window
         That endpoint's context window when ``models`` is ``None`` (its tokenizer is estimated).
     key_pepper
-        Secret keying the API-key hashes; resolved into ``STRATA_KEY_PEPPER`` of the authorizer only.
+        Secret keying the API-key hashes. Its ARN goes into ``STRATA_KEY_PEPPER_SECRET`` of the
+        authorizer and the api function, which may read it; its value goes into no environment.
+    jwt_issuer / jwt_audience / jwt_tenant_claim
+        Optional JWT sign-in for the authorizer (``STRATA_JWT_*``): the issuer (an https URL), the
+        audience (app client id) and the claim naming the tenant. Default none: API keys only.
+    metrics_namespace
+        CloudWatch namespace of the EMF metrics. Default :data:`METRICS_NAMESPACE`.
     architecture
         ``arm64`` (default) or ``x86_64``; picks the Lambda Web Adapter layer and the wheels.
     lwa_layer_version
@@ -92,11 +123,18 @@ class FunctionsProps:
     documents_table: dynamodb.ITable
     breakers_table: dynamodb.ITable
     response_cache_table: dynamodb.ITable
+    tenants_table: dynamodb.ITable
+    rate_limits_table: dynamodb.ITable
+    prompts_table: dynamodb.ITable
+    feedback_table: dynamodb.ITable
     tenant_prefix: str
     chat_endpoint: ModelEndpoint
     embedding_endpoint: ModelEndpoint
     search: Search
     key_pepper: secretsmanager.ISecret
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_tenant_claim: str | None = None
     models: str | None = None
     models_parameter: str | None = None
     chat_context_window: int = 4096
@@ -107,10 +145,35 @@ class FunctionsProps:
     ingest_batch_size: int = 5
     ingest_max_concurrency: int = 5
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    metrics_namespace: str = METRICS_NAMESPACE
+
+    @property
+    def tables(self) -> dict[str, dynamodb.ITable]:
+        """Every table by its ``Settings`` field (``keys_table`` ...), whose variable names it."""
+        return {
+            "keys_table": self.keys_table,
+            "documents_table": self.documents_table,
+            "breakers_table": self.breakers_table,
+            "response_cache_table": self.response_cache_table,
+            "tenants_table": self.tenants_table,
+            "rate_limits_table": self.rate_limits_table,
+            "prompts_table": self.prompts_table,
+            "feedback_table": self.feedback_table,
+        }
+
+    @property
+    def jwt_environment(self) -> dict[str, str]:
+        """The authorizer's ``STRATA_JWT_*`` variables; empty when JWT sign-in is off."""
+        values = {
+            "jwt_issuer": self.jwt_issuer,
+            "jwt_audience": self.jwt_audience,
+            "jwt_tenant_claim": self.jwt_tenant_claim,
+        }
+        return {setting_env(name): value for name, value in values.items() if value}
 
 
 class Functions(Construct):
-    """The Lambdas and the layer they share.
+    """The Lambdas and the layer they share (the module docstring has the grant matrix).
 
     Bucket grants cover only objects under the tenant prefix.
 
@@ -119,14 +182,18 @@ class Functions(Construct):
     layer
         ``python/strata`` (without ``strata.local``) plus the project's dependencies for Linux.
     authorizer
-        Reads the keys table.
+        Resolves an API key (or JWT) to a tenant and its limits: reads the keys and tenants
+        tables and the key pepper secret.
     api
-        Buffered routes: reads the document registry (``/v1/documents``) and invokes the
-        embedding endpoint (``/v1/embeddings``). Document upload and deletion through the API
-        will add a bucket grant (``grant_put``/``grant_delete`` on the tenant prefix).
+        Buffered routes: manages keys (``/v1/keys``, hashing with the pepper), tenant limits
+        (``/v1/limits``), prompts, feedback and usage (rate limits); reads the document registry
+        and marks deletions in it; signs presigned uploads (``s3:PutObject``) and deletes
+        documents (``s3:DeleteObject``) under the tenant prefix; invokes the embedding endpoint
+        (``/v1/embeddings``).
     chat
-        Streams completions: invokes the chat and embedding endpoints, queries the chunk index,
-        shares the circuit breakers and the response cache through their tables.
+        Streams completions: admits requests through the rate-limit table, reads the tenant's
+        prompts, invokes the chat and embedding endpoints, queries the chunk index, shares the
+        circuit breakers and the response cache through their tables.
     ingest
         Reads the bucket, writes the documents table and the chunk index, invokes the embedding
         endpoint; fed by the ingest queue with partial batch failure reporting.
@@ -173,10 +240,7 @@ class Functions(Construct):
             setting_env("tenant_prefix"): props.tenant_prefix,
             setting_env("ingest_queue"): props.queue.queue_name,
             setting_env("ingest_dlq"): props.dlq.queue_name,
-            setting_env("keys_table"): props.keys_table.table_name,
-            setting_env("documents_table"): props.documents_table.table_name,
-            setting_env("breakers_table"): props.breakers_table.table_name,
-            setting_env("response_cache_table"): props.response_cache_table.table_name,
+            **{setting_env(field): table.table_name for field, table in props.tables.items()},
             setting_env("chat_endpoint"): props.chat_endpoint.endpoint_name,
             setting_env("chat_context_window"): str(props.chat_context_window),
             setting_env("chat_tokenizer"): "",  # the local model's tokenizer is not the deployed one
@@ -184,7 +248,9 @@ class Functions(Construct):
             setting_env("vector_store"): "opensearch",
             setting_env("opensearch_endpoint"): props.search.endpoint_url,
             setting_env("opensearch_index"): props.search.index,
-            "POWERTOOLS_METRICS_NAMESPACE": "Strata",
+            # One namespace for Powertools' metrics and the library's request log.
+            setting_env("metrics_namespace"): props.metrics_namespace,
+            "POWERTOOLS_METRICS_NAMESPACE": props.metrics_namespace,
         }
         if props.models:
             self._environment[setting_env("models")] = props.models
@@ -196,16 +262,34 @@ class Functions(Construct):
             handler="functions.authorizer.app.handler",
             memory_mb=256,
             timeout_s=10,
-            environment={
-                # A CloudFormation dynamic reference: the template holds only the secret's ARN.
-                setting_env("key_pepper"): props.key_pepper.secret_value.unsafe_unwrap(),
-            },
+            environment={**self._pepper_environment(), **props.jwt_environment},
         )
+        # grant_read_data includes BatchGetItem: a key and its tenant's limits may come in one call.
         props.keys_table.grant_read_data(self.authorizer)
+        props.tenants_table.grant_read_data(self.authorizer)
+        props.key_pepper.grant_read(self.authorizer)
 
-        self.api = self._function("Api", handler="functions.api.app.handler", memory_mb=1024, timeout_s=29)
+        self.api = self._function(
+            "Api",
+            handler="functions.api.app.handler",
+            memory_mb=1024,
+            timeout_s=29,
+            environment=self._pepper_environment(),  # POST /v1/keys hashes the keys it creates
+        )
+        props.key_pepper.grant_read(self.api)
+        for table in (
+            props.keys_table,
+            props.tenants_table,
+            props.rate_limits_table,
+            props.prompts_table,
+            props.feedback_table,
+        ):
+            table.grant_read_write_data(self.api)
         props.documents_table.grant_read_data(self.api)
+        # DELETE /v1/documents/{id} marks the record "deleting"; only ingest puts and deletes records.
+        props.documents_table.grant(self.api, "dynamodb:UpdateItem")
         props.breakers_table.grant_read_data(self.api)  # /healthz reports each target's breaker
+        self._grant_tenant_objects(self.api)
         props.embedding_endpoint.grant_invoke(self.api)
 
         self.chat = self._function(
@@ -227,6 +311,8 @@ class Functions(Construct):
         props.embedding_endpoint.grant_invoke(self.chat)
         props.breakers_table.grant_read_write_data(self.chat)
         props.response_cache_table.grant_read_write_data(self.chat)
+        props.rate_limits_table.grant_read_write_data(self.chat)  # admit, then settle the reservation
+        props.prompts_table.grant_read_data(self.chat)  # renders the tenant's prompt versions
         if props.models:
             self._grant_model_targets(parse_registry(json.loads(props.models), source="models"))
         if props.models_parameter:
@@ -250,6 +336,24 @@ class Functions(Construct):
                 max_concurrency=props.ingest_max_concurrency,
                 report_batch_item_failures=True,
             )
+        )
+
+    def _pepper_environment(self) -> dict[str, str]:
+        # The ARN only: the value is read at cold start, so it never shows in the function's
+        # configuration (GetFunctionConfiguration) or in the template.
+        return {setting_env("key_pepper_secret"): self._props.key_pepper.secret_arn}
+
+    def _grant_tenant_objects(self, function: lambda_.Function) -> None:
+        """Exactly ``s3:PutObject`` and ``s3:DeleteObject`` on objects under the tenant prefix.
+
+        Not ``grant_put``/``grant_delete``: those add legal hold, retention, tagging and
+        ``DeleteObjectVersion``, which on the versioned bucket would erase a document's history.
+        A presigned POST is authorized with its signer's permissions, hence ``PutObject`` here.
+        """
+        iam.Grant.add_to_principal(
+            grantee=function,
+            actions=["s3:PutObject", "s3:DeleteObject"],
+            resource_arns=[self._props.bucket.arn_for_objects(f"{self._props.tenant_prefix}*")],
         )
 
     def _grant_model_targets(self, registry: ModelRegistry) -> None:

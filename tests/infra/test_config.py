@@ -110,3 +110,55 @@ def test_models_and_models_parameter_exclude_each_other(raw: dict[str, Any]) -> 
     raw["models_parameter"] = "/strata/models"
     with pytest.raises(ConfigError, match="either models or models_parameter"):
         _load(raw)
+
+
+COGNITO_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123"
+
+
+def test_jwt_sign_in_is_off_by_default(raw: dict[str, Any]) -> None:
+    config = _load(raw)
+
+    assert (config.jwt_issuer, config.jwt_audience, config.jwt_tenant_claim) == (None, None, None)
+
+
+def test_a_cognito_issuer_with_an_audience_turns_jwt_sign_in_on(raw: dict[str, Any]) -> None:
+    raw.update(jwt_issuer=COGNITO_ISSUER, jwt_audience="3n4b5urk1ft4fl3mg5e62d9ado", jwt_tenant_claim="custom:org")
+
+    config = _load(raw)
+
+    assert config.jwt_issuer == COGNITO_ISSUER
+    assert config.jwt_audience == "3n4b5urk1ft4fl3mg5e62d9ado"
+    assert config.jwt_tenant_claim == "custom:org"
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "http://cognito-idp.us-east-1.amazonaws.com/pool",
+        "cognito-idp.us-east-1.amazonaws.com/pool",
+        "https://",
+        "https://h/?a=b",
+    ],
+)
+def test_a_jwt_issuer_that_is_not_an_https_url_is_rejected(raw: dict[str, Any], issuer: str) -> None:
+    raw.update(jwt_issuer=issuer, jwt_audience="client")
+
+    with pytest.raises(ConfigError, match=r"strata\.jwt_issuer: .* is not an https URL"):
+        _load(raw)
+
+
+def test_a_jwt_issuer_without_an_audience_is_rejected(raw: dict[str, Any]) -> None:
+    raw["jwt_issuer"] = COGNITO_ISSUER
+
+    with pytest.raises(ConfigError, match=r"strata\.jwt_audience: required with jwt_issuer"):
+        _load(raw)
+
+
+def test_jwt_audience_or_tenant_claim_without_an_issuer_is_rejected(raw: dict[str, Any]) -> None:
+    raw.update(jwt_audience="client", jwt_tenant_claim="custom:org")
+
+    with pytest.raises(ConfigError) as excinfo:
+        _load(raw)
+
+    assert "strata.jwt_audience: set only with jwt_issuer" in str(excinfo.value)
+    assert "strata.jwt_tenant_claim: set only with jwt_issuer" in str(excinfo.value)

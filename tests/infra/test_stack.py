@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
+from infra_cdk.constructs.functions import METRICS_NAMESPACE
 from infra_cdk.stack import PROJECT_ROOT, StrataStack
 from strata.config import RESOURCES, Settings
+from strata.config.resources import TableSpec
+from strata.config.routes import ROUTES, UNAUTHORIZED_BODY
 from strata.config.settings import ENV_PREFIX
-from strata.config.routes import UNAUTHORIZED_BODY
 
 if TYPE_CHECKING:
     from tests.infra.conftest import Synthesized
@@ -42,6 +45,38 @@ def _policy_statements(template: Template, role_logical_id: str) -> list[dict[st
         if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
             statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     return statements
+
+
+def _statements_of(template: Template, stack: StrataStack, function: Any) -> list[dict[str, Any]]:
+    return _policy_statements(template, _logical_id(stack, function.role))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _table_grants(statements: list[dict[str, Any]], stack: StrataStack) -> dict[str, set[str]]:
+    """DynamoDB actions granted per table, by the table's logical name (``strata-keys`` ...)."""
+    names = {_logical_id(stack, stack.tables.table(spec)): spec.name for spec in RESOURCES.tables}
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        actions = {a for a in _as_list(statement["Action"]) if a.startswith("dynamodb:")}
+        if not actions:
+            continue
+        for resource in _as_list(statement["Resource"]):
+            if resource == {"Ref": "AWS::NoValue"}:  # CDK's placeholder for index ARNs
+                continue
+            table = names[resource["Fn::GetAtt"][0]]  # a grant on anything but a table fails here
+            grants.setdefault(table, set()).update(actions)
+    return grants
+
+
+_READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+_WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+def _reads_only(actions: set[str]) -> bool:
+    return actions >= _READ and not actions & _WRITE
 
 
 def _render_gateway_template(mapping_template: str, message: str) -> dict[str, Any]:
@@ -145,6 +180,21 @@ def test_one_table_per_spec(template: Template) -> None:
     assert len(_resources(template, "AWS::DynamoDB::Table")) == len(RESOURCES.tables)
 
 
+def test_gateway_tables_exist_and_rate_limit_buckets_expire(template: Template, stack: StrataStack) -> None:
+    tables = _resources(template, "AWS::DynamoDB::Table")
+    for spec in (
+        RESOURCES.tenants_table,
+        RESOURCES.rate_limits_table,
+        RESOURCES.prompts_table,
+        RESOURCES.feedback_table,
+    ):
+        assert _logical_id(stack, stack.tables.table(spec)) in tables, spec.name
+    rate_limits = tables[_logical_id(stack, stack.tables.table(RESOURCES.rate_limits_table))]["Properties"]
+    assert rate_limits["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    keys = tables[_logical_id(stack, stack.tables.table(RESOURCES.keys_table))]["Properties"]
+    assert keys["KeySchema"] == [{"AttributeName": "key_id", "KeyType": "HASH"}]
+
+
 # --- API ------------------------------------------------------------------------------------------
 
 
@@ -186,14 +236,7 @@ def test_only_chat_completions_streams(template: Template) -> None:
 def test_authorizer_guards_every_route_except_healthz(template: Template, stack: StrataStack) -> None:
     authorizer_ref = {"Ref": stack.get_logical_id(stack.api.authorizer.node.default_child)}
     methods = stack.api.methods
-    assert set(methods) >= {
-        "POST /v1/chat/completions",
-        "GET /v1/models",
-        "POST /v1/embeddings",
-        "GET /v1/documents",
-        "GET /v1/documents/{id}",
-        "GET /healthz",
-    }
+    assert set(methods) == {f"{route.method} {route.path}" for route in ROUTES}
     resources = _resources(template, "AWS::ApiGateway::Method")
     for name, method in methods.items():
         properties = resources[stack.get_logical_id(method.node.default_child)]["Properties"]
@@ -203,6 +246,60 @@ def test_authorizer_guards_every_route_except_healthz(template: Template, stack:
         else:
             assert properties["AuthorizationType"] == "CUSTOM", name
             assert properties["AuthorizerId"] == authorizer_ref, name
+
+
+def _resource_paths(template: Template) -> dict[str, str]:
+    """Every ``AWS::ApiGateway::Resource`` by logical id → its full path, read from the template."""
+    resources = {lid: r["Properties"] for lid, r in _resources(template, "AWS::ApiGateway::Resource").items()}
+
+    def path(parent: dict[str, Any]) -> str:
+        if "Fn::GetAtt" in parent:  # the API's root resource
+            return ""
+        properties = resources[parent["Ref"]]
+        return f"{path(properties['ParentId'])}/{properties['PathPart']}"
+
+    return {lid: path({"Ref": lid}) for lid in resources}
+
+
+def test_the_template_has_exactly_one_method_per_route_of_the_route_table(
+    template: Template, stack: StrataStack
+) -> None:
+    paths = _resource_paths(template)
+    synthesized = sorted(
+        (method["Properties"]["HttpMethod"], paths[method["Properties"]["ResourceId"]["Ref"]])
+        for method in _resources(template, "AWS::ApiGateway::Method").values()
+    )
+    # No CORS preflight (OPTIONS) or ANY methods: browsers reach the API through the same origin.
+    assert synthesized == sorted((route.method, route.path) for route in ROUTES)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: f"{route.method} {route.path}")
+def test_each_route_has_its_integration_and_authorization(template: Template, stack: StrataStack, route: Any) -> None:
+    paths = _resource_paths(template)
+    (method,) = [
+        m["Properties"]
+        for m in _resources(template, "AWS::ApiGateway::Method", {"HttpMethod": route.method}).values()
+        if paths[m["Properties"]["ResourceId"]["Ref"]] == route.path
+    ]
+    function = stack.functions.chat if route.streaming else stack.functions.api
+    integration = method["Integration"]
+    uri = json.dumps(integration["Uri"])
+
+    assert integration["Type"] == "AWS_PROXY"
+    assert json.dumps({"Fn::GetAtt": [_logical_id(stack, function), "Arn"]}) in uri
+    if route.streaming:
+        assert integration["ResponseTransferMode"] == "STREAM"
+        assert "/response-streaming-invocations" in uri
+    else:
+        assert integration.get("ResponseTransferMode", "BUFFERED") == "BUFFERED"
+        assert "/response-streaming-invocations" not in uri
+    if route.authorized:
+        assert method["AuthorizationType"] == "CUSTOM"
+        assert method["AuthorizerId"] == {"Ref": stack.get_logical_id(stack.api.authorizer.node.default_child)}
+    else:
+        assert route.path == "/healthz"
+        assert method["AuthorizationType"] == "NONE"
+        assert "AuthorizerId" not in method
 
 
 def test_authorizer_reads_the_authorization_header_with_a_short_cache(template: Template, stack: StrataStack) -> None:
@@ -246,12 +343,22 @@ def test_other_gateway_errors_use_openai_error_shape(template: Template, respons
     assert body["error"]["param"] is None
 
 
+def test_access_log_is_json_with_request_id_tenant_and_authorizer_latency(template: Template) -> None:
+    (stage,) = _resources(template, "AWS::ApiGateway::Stage").values()
+    fields = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["tenant"] == "$context.authorizer.tenant"
+    assert fields["authorizerLatency"] == "$context.authorizer.latency"
+    assert fields["responseLatency"] == "$context.responseLatency"
+
+
 def test_stage_logs_access_and_throttles(template: Template, stack: StrataStack) -> None:
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {
             "StageName": stack.config.stage,
-            "AccessLogSetting": Match.object_like({"Format": Match.string_like_regexp(r"\$context\.requestId")}),
+            "AccessLogSetting": Match.object_like({"Format": Match.any_value()}),
             "MethodSettings": [
                 Match.object_like(
                     {
@@ -362,13 +469,58 @@ def test_functions_point_at_the_cloud_resources(template: Template, stack: Strat
         assert "STRATA_AWS_ENDPOINT_URL" not in env
 
 
-def test_only_the_authorizer_gets_the_key_pepper_as_a_secret_reference(template: Template, stack: StrataStack) -> None:
+def test_no_function_gets_the_key_pepper_in_its_environment(template: Template) -> None:
+    for logical_id, function in _functions(template).items():
+        assert "STRATA_KEY_PEPPER" not in function["Environment"]["Variables"], logical_id
+    # Not even as a dynamic reference, which CloudFormation would resolve into the configuration.
+    assert "resolve:secretsmanager" not in json.dumps(template.to_json())
+
+
+def test_authorizer_and_api_are_named_the_key_pepper_secret_which_only_they_may_read(
+    template: Template, stack: StrataStack
+) -> None:
+    secret = {"Ref": stack.get_logical_id(stack.key_pepper.node.default_child)}
     functions = _functions(template)
-    authorizer = functions[_logical_id(stack, stack.functions.authorizer)]
-    pepper = json.dumps(authorizer["Environment"]["Variables"]["STRATA_KEY_PEPPER"])
-    assert "{{resolve:secretsmanager:" in pepper
-    others = [f for lid, f in functions.items() if lid != _logical_id(stack, stack.functions.authorizer)]
-    assert all("STRATA_KEY_PEPPER" not in f["Environment"]["Variables"] for f in others)
+    readers = {_logical_id(stack, f) for f in (stack.functions.authorizer, stack.functions.api)}
+    for logical_id, function in functions.items():
+        env = function["Environment"]["Variables"]
+        if logical_id in readers:
+            assert env["STRATA_KEY_PEPPER_SECRET"] == secret, logical_id
+        else:
+            assert "STRATA_KEY_PEPPER_SECRET" not in env, logical_id
+
+    granted: set[str] = set()
+    for policy in _resources(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if any(a.startswith("secretsmanager:") for a in _as_list(statement["Action"])):
+                assert "secretsmanager:GetSecretValue" in statement["Action"]
+                assert statement["Resource"] == secret
+                granted.update(role["Ref"] for role in policy["Properties"]["Roles"])
+    assert granted == {_logical_id(stack, f.role) for f in (stack.functions.authorizer, stack.functions.api)}
+
+
+def test_every_function_is_named_every_table(template: Template, stack: StrataStack) -> None:
+    for logical_id, function in _functions(template).items():
+        env = function["Environment"]["Variables"]
+        for field in fields(RESOURCES):
+            spec = getattr(RESOURCES, field.name)
+            if isinstance(spec, TableSpec):
+                variable = f"{ENV_PREFIX}{field.name.upper()}"
+                assert env[variable] == {"Ref": _logical_id(stack, stack.tables.table(spec))}, (logical_id, variable)
+
+
+def test_powertools_and_the_request_log_share_one_metrics_namespace(template: Template) -> None:
+    assert Settings.model_fields["metrics_namespace"].default == METRICS_NAMESPACE
+    for logical_id, function in _functions(template).items():
+        env = function["Environment"]["Variables"]
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE, logical_id
+        assert env["STRATA_METRICS_NAMESPACE"] == METRICS_NAMESPACE, logical_id
+
+
+def test_jwt_sign_in_is_off_by_default(template: Template) -> None:
+    for logical_id, function in _functions(template).items():
+        jwt = [name for name in function["Environment"]["Variables"] if name.startswith("STRATA_JWT_")]
+        assert jwt == [], logical_id
 
 
 def test_chat_function_runs_uvicorn_under_the_web_adapter_in_stream_mode(
@@ -427,26 +579,17 @@ def test_ingest_may_invoke_only_the_embedding_endpoint(template: Template, stack
     assert resources == [{"Ref": stack.get_logical_id(stack.models.embedding.endpoint)}]
 
 
-def test_authorizer_may_only_read_the_keys_table(template: Template, stack: StrataStack) -> None:
-    statements = _policy_statements(template, _logical_id(stack, stack.functions.authorizer.role))
-    actions = {action for st in statements for action in st["Action"]}
-    assert actions, "the authorizer has no permissions"
-    assert not {
-        a
-        for a in actions
-        if a.startswith("dynamodb:")
-        and not a.startswith(
-            (
-                "dynamodb:BatchGet",
-                "dynamodb:Get",
-                "dynamodb:Query",
-                "dynamodb:Scan",
-                "dynamodb:Describe",
-                "dynamodb:ConditionCheck",
-            )
-        )
-    }
-    assert not {a for a in actions if a.startswith(("s3:", "sagemaker:", "es:"))}
+def test_authorizer_may_only_read_the_keys_and_tenants_tables(template: Template, stack: StrataStack) -> None:
+    statements = _statements_of(template, stack, stack.functions.authorizer)
+    grants = _table_grants(statements, stack)
+
+    assert set(grants) == {RESOURCES.keys_table.name, RESOURCES.tenants_table.name}
+    for table, actions in grants.items():
+        # A key and its tenant's limits may be read in one BatchGetItem.
+        assert _reads_only(actions), (table, sorted(actions))
+        assert "dynamodb:BatchGetItem" in actions, table
+    actions = {action for st in statements for action in _as_list(st["Action"])}
+    assert not {a for a in actions if a.startswith(("s3:", "sagemaker:", "es:", "bedrock:", "ssm:"))}
 
 
 # --- synthesis ------------------------------------------------------------------------------------
@@ -465,11 +608,58 @@ def test_bundling_is_skipped_so_assets_point_at_their_sources(synthesized: Synth
     assert zipped == {str(PROJECT_ROOT), str(PROJECT_ROOT / "functions")}
 
 
-def test_api_function_reads_the_registry_but_not_the_bucket(template: Template, stack: StrataStack) -> None:
-    statements = _policy_statements(template, _logical_id(stack, stack.functions.api.role))
-    actions = {action for st in statements for action in st["Action"]}
-    assert "dynamodb:Query" in actions
-    assert not {a for a in actions if a.startswith("s3:") or a in ("dynamodb:PutItem", "dynamodb:DeleteItem")}
+def test_api_function_manages_keys_tenants_limits_prompts_and_feedback(template: Template, stack: StrataStack) -> None:
+    grants = _table_grants(_statements_of(template, stack, stack.functions.api), stack)
+
+    managed = {
+        RESOURCES.keys_table.name,
+        RESOURCES.tenants_table.name,
+        RESOURCES.rate_limits_table.name,
+        RESOURCES.prompts_table.name,
+        RESOURCES.feedback_table.name,
+    }
+    assert set(grants) == managed | {RESOURCES.documents_table.name, RESOURCES.breakers_table.name}
+    for table in managed:
+        assert grants[table] >= _READ | _WRITE, table
+    # The registry is ingest's: the api only marks a record "deleting" when its file is deleted.
+    documents = grants[RESOURCES.documents_table.name]
+    assert documents >= _READ
+    assert documents & _WRITE == {"dynamodb:UpdateItem"}
+    assert _reads_only(grants[RESOURCES.breakers_table.name])
+
+
+def test_api_function_may_only_put_and_delete_objects_under_the_tenant_prefix(
+    template: Template, stack: StrataStack
+) -> None:
+    statements = _statements_of(template, stack, stack.functions.api)
+    s3 = [st for st in statements if any(a.startswith("s3:") for a in _as_list(st["Action"]))]
+
+    assert len(s3) == 1
+    assert sorted(_as_list(s3[0]["Action"])) == ["s3:DeleteObject", "s3:PutObject"]
+    assert s3[0]["Resource"] == {
+        "Fn::Join": [
+            "",
+            [
+                {"Fn::GetAtt": [_logical_id(stack, stack.documents.bucket), "Arn"]},
+                f"/{RESOURCES.documents_bucket.prefix}*",
+            ],
+        ]
+    }
+
+
+def test_chat_admits_through_the_rate_limits_table_and_only_reads_prompts(
+    template: Template, stack: StrataStack
+) -> None:
+    grants = _table_grants(_statements_of(template, stack, stack.functions.chat), stack)
+
+    assert set(grants) == {
+        RESOURCES.rate_limits_table.name,
+        RESOURCES.prompts_table.name,
+        RESOURCES.breakers_table.name,
+        RESOURCES.response_cache_table.name,
+    }
+    assert grants[RESOURCES.rate_limits_table.name] >= _READ | _WRITE
+    assert _reads_only(grants[RESOURCES.prompts_table.name])
 
 
 def test_chat_shares_breakers_and_response_cache_through_their_tables(template: Template, stack: StrataStack) -> None:

@@ -14,6 +14,8 @@ from infra_cdk.config import CONTEXT_KEY
 from infra_cdk.stack import StrataStack
 
 MODEL_DATA = "s3://strata-model-artifacts/chat/model.tar.gz"
+JWT_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123"
+JWT_AUDIENCE = "3n4b5urk1ft4fl3mg5e62d9ado"
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +26,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> tuple[StrataStack, Temp
     strata["search"]["data_nodes"] = 2
     strata["chat_model"].update(model_data_url=MODEL_DATA, model_id="/opt/ml/model")
     strata["models_parameter"] = "/strata/ha/models"
+    strata.update(jwt_issuer=JWT_ISSUER, jwt_audience=JWT_AUDIENCE, jwt_tenant_claim="custom:org")
     context[CONTEXT_KEY] = strata
     _, stack = build_app(
         context=context, post_cli_context=SKIP_BUNDLING, outdir=str(tmp_path_factory.mktemp("cdk.out"))
@@ -104,6 +107,22 @@ def test_a_registry_in_ssm_is_named_to_chat_and_api_which_may_read_it(variant: t
     assert roles == {
         stack.get_logical_id(f.role.node.default_child) for f in (stack.functions.chat, stack.functions.api)
     }
+
+
+def test_jwt_settings_reach_the_authorizer_only(variant: tuple[StrataStack, Template]) -> None:
+    stack, template = variant
+    resources = template.to_json()["Resources"]
+    jwt = {
+        "STRATA_JWT_ISSUER": JWT_ISSUER,
+        "STRATA_JWT_AUDIENCE": JWT_AUDIENCE,
+        "STRATA_JWT_TENANT_CLAIM": "custom:org",
+    }
+    for function in stack.functions.all:
+        env = resources[stack.get_logical_id(function.node.default_child)]["Properties"]["Environment"]["Variables"]
+        if function is stack.functions.authorizer:
+            assert jwt.items() <= env.items()
+        else:
+            assert not {name for name in env if name.startswith("STRATA_JWT_")}, function.node.id
 
 
 @pytest.fixture(scope="module")
