@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from strata.config import get_settings
 from strata.ingest import IngestPipeline, build_ingest_pipeline, handle_sqs_record
-from strata.observability import function_logger
+from strata.observability import function_logger, with_lambda_context
 
 logger = function_logger("strata-ingest")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -25,6 +25,6 @@ def record_handler(record: SQSRecord) -> None:
     handle_sqs_record(record, _pipeline())
 
 
-@logger.inject_lambda_context
+@with_lambda_context(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,4 +1,8 @@
-"""The error model every route declares (OpenAI's shape, as ``strata.web.errors`` writes it)."""
+"""What the api function's routes share about errors: the model they declare, and field checks.
+
+``ErrorResponse`` is the one model of OpenAI's error shape, the one ``strata.web.errors`` writes
+and ``functions.openapi`` documents; it is re-exported here so routes import it from one place.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,12 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
+from strata.web.errors import ErrorDetail, ErrorResponse
 
-class ErrorDetail(BaseModel):
-    message: str
-    type: str  # invalid_request_error | api_error
-    param: str | None = None  # the request field that is wrong, when one is
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
+__all__ = ("ErrorDetail", "ErrorResponse", "checked", "error_responses")
 
 
 _DESCRIPTIONS = {

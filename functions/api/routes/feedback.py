@@ -7,7 +7,6 @@ from pydantic import BaseModel, ConfigDict
 
 from functions.api.routes.errors import checked, error_responses
 from strata.feedback import (
-    MAX_LIST_LIMIT,
     Feedback,
     FeedbackStore,
     validate_comment,
@@ -19,6 +18,7 @@ from strata.web import CurrentPrincipal, feedback_store
 
 router = APIRouter(tags=["feedback"])
 
+PAGE_LIMIT = 500  # the store reads one more than a page, to tell whether there is another
 RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN.pattern, description="The answer's strata.request_id")]
 
 
@@ -50,7 +50,7 @@ def put_feedback(
 def list_feedback(
     principal: CurrentPrincipal,
     store: Annotated[FeedbackStore, Depends(feedback_store)],
-    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT - 1)] = 100,
+    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 100,
     after: Annotated[str | None, Query(pattern=REQUEST_ID_PATTERN.pattern)] = None,
 ) -> FeedbackList:
     """The tenant's feedback, in request-id order."""

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict

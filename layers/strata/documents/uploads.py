@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 MAX_PATH_CHARS = 512
 MAX_KEY_BYTES = 1024  # S3's limit on an object key, in UTF-8 bytes
+# Leaves room for tenants/{the longest tenant}/ within MAX_KEY_BYTES.
+MAX_PATH_BYTES = 900
 MAX_CONTENT_TYPE_CHARS = 200
 DEFAULT_EXPIRES_IN_S = 900
 # type/subtype (RFC 6838 restricted names), then optional ``; name=value`` parameters.
@@ -44,12 +46,14 @@ def validate_document_path(path: str, *, extensions: Collection[str] | None = No
     Relative, ``/``-separated, no empty, ``.`` or ``..`` segment, no backslash, no segment that
     starts or ends with whitespace, no control or invisible formatting character (Unicode
     categories C*: a right-to-left override can make ``invoice\\u202etxt.pdf`` read as another file),
-    at most 512 characters; with ``extensions``, its extension must be one of them.
+    at most 512 characters and 900 UTF-8 bytes; with ``extensions``, its extension must be one of them.
     """
     if not path:
         raise InvalidUploadError("must not be empty", param="path")
     if len(path) > MAX_PATH_CHARS:
         raise InvalidUploadError(f"is {len(path)} characters long; at most {MAX_PATH_CHARS} are allowed", param="path")
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise InvalidUploadError(f"is over {MAX_PATH_BYTES} bytes in UTF-8; use a shorter path", param="path")
     if bad := next((ch for ch in path if unicodedata.category(ch).startswith("C")), None):
         raise InvalidUploadError(f"contains the control or formatting character {bad!r}", param="path")
     if path.startswith("/"):

@@ -26,7 +26,8 @@ class Rating(IntEnum):
 def validate_request_id(request_id: str) -> str:
     if not REQUEST_ID_PATTERN.fullmatch(request_id):
         raise InvalidFeedbackError(
-            f"{request_id[:80]!r} is not a request id: use the 32 lowercase hex digits of the answer's strata.request_id",
+            f"{request_id[:80]!r} is not a request id: "
+            "use the 32 lowercase hex digits of the answer's strata.request_id",
             param="request_id",
         )
     return request_id

@@ -1,7 +1,7 @@
 """Logging for the Lambda functions (Powertools' structured logger) and the request log."""
 
-from strata.observability.logging import function_logger
+from strata.observability.logging import function_logger, with_lambda_context
 from strata.observability.redact import redact
 from strata.observability.requests import RequestLog, RequestRecord
 
-__all__ = ("RequestLog", "RequestRecord", "function_logger", "redact")
+__all__ = ("RequestLog", "RequestRecord", "function_logger", "redact", "with_lambda_context")

@@ -19,3 +19,11 @@ def function_logger(service: str) -> Logger | logging.Logger:
     logger = Logger(service=service)
     copy_config_to_registered_loggers(source_logger=logger, include={"strata"})
     return logger
+
+
+def with_lambda_context(logger: Logger | logging.Logger):  # noqa: ANN201 - a decorator
+    """Powertools' ``inject_lambda_context`` in Lambda (function name, request id, cold start on
+    every record); locally the handler as it is."""
+    if isinstance(logger, Logger):
+        return logger.inject_lambda_context
+    return lambda handler: handler

@@ -82,7 +82,8 @@ class PromptStore:
                 continue
             return prompt
         raise PromptConflictError(
-            f"could not write a new version of prompt {name!r}: {self._attempts} concurrent writes took the number first"
+            f"could not write a new version of prompt {name!r}: "
+            f"{self._attempts} concurrent writes took the number first"
         )
 
     def get(self, tenant: str, name: str, version: int | None = None) -> PromptVersion:

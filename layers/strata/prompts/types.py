@@ -58,7 +58,9 @@ def validate_template(template: str) -> str:
         raise InvalidPromptError("must not be empty", param="template")
     size = len(template.encode())
     if size > MAX_TEMPLATE_BYTES:
-        raise InvalidPromptError(f"is {size} bytes; at most {MAX_TEMPLATE_BYTES} (32 KiB) are allowed", param="template")
+        raise InvalidPromptError(
+            f"is {size} bytes; at most {MAX_TEMPLATE_BYTES} (32 KiB) are allowed", param="template"
+        )
     return template
 
 

@@ -19,8 +19,10 @@ from strata.auth import AuthError, PermissionDeniedError
 from strata.chat import ContextWindowExceededError
 from strata.config import Settings, get_settings
 from strata.config.routes import error_body
-from strata.documents import DocumentNotFoundError
+from strata.documents import DocumentNotFoundError, InvalidUploadError
+from strata.feedback import FeedbackNotFoundError, InvalidFeedbackError
 from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
+from strata.prompts import InvalidPromptError, PromptConflictError, PromptNotFoundError
 from strata.retrieval import VectorStoreUnavailableError
 from strata.web.limits import RequestLimits
 
@@ -46,6 +48,12 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     (AuthError, 401, "invalid_request_error", "invalid_api_key"),
     (UnknownModelError, 404, "invalid_request_error", "model_not_found"),
     (DocumentNotFoundError, 404, "invalid_request_error", "not_found"),
+    (PromptNotFoundError, 404, "invalid_request_error", "not_found"),
+    (FeedbackNotFoundError, 404, "invalid_request_error", "not_found"),
+    (PromptConflictError, 409, "invalid_request_error", "conflict"),
+    (InvalidUploadError, 400, "invalid_request_error", "invalid_request"),
+    (InvalidPromptError, 400, "invalid_request_error", "invalid_request"),
+    (InvalidFeedbackError, 400, "invalid_request_error", "invalid_request"),
     (ContextWindowExceededError, 400, "invalid_request_error", "context_length_exceeded"),
     (ModelRequestError, 400, "invalid_request_error", "invalid_request"),
     (ModelUnavailableError, 503, "api_error", "model_unavailable"),
