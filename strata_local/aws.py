@@ -11,6 +11,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from strata.config import RESOURCES, StackResources
+from strata.config.resources import IndexSpec, TableSpec
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +64,30 @@ def create_tables(dynamodb: Any, resources: StackResources = RESOURCES) -> None:
     for spec in resources.tables:
         if spec.name in existing:
             continue
-        keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])
+        indexes = [
+            {"IndexName": index.name, "KeySchema": _key_schema(index), "Projection": {"ProjectionType": "ALL"}}
+            for index in spec.indexes
+        ]
+        attributes = {
+            key["AttributeName"] for schema in [_key_schema(spec), *(i["KeySchema"] for i in indexes)] for key in schema
+        }
         dynamodb.create_table(
             TableName=spec.name,
             BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
-            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
+            KeySchema=_key_schema(spec),
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in sorted(attributes)],
+            **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         )
         if spec.ttl_attribute:
             dynamodb.update_time_to_live(
                 TableName=spec.name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
             )
+
+
+def _key_schema(spec: TableSpec | IndexSpec) -> list[dict[str, str]]:
+    keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])
+    return [{"AttributeName": name, "KeyType": kind} for name, kind in keys]
 
 
 def enable_notifications(s3: Any, queue_arn: str, resources: StackResources = RESOURCES) -> None:

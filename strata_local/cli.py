@@ -128,14 +128,14 @@ def _positive(value: str) -> int:
 
 def _admin(args: argparse.Namespace, action: Callable[[Settings], str]) -> int:
     """Run an admin action against the tables the local environment (or AWS) points at."""
-    from strata.auth import AuthError, InvalidTenantError
+    from strata.auth import AuthError, InvalidTenantError, KeyNotFoundError
     from strata_local.env_file import load_env_file
 
     load_env_file(args.state_dir / "local.env")
     settings = Settings()
     try:
         print(action(settings))
-    except (InvalidTenantError, AuthError, RuntimeError, ValueError) as error:
+    except (InvalidTenantError, AuthError, KeyNotFoundError, RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # a table that cannot be reached: say where we looked

@@ -44,7 +44,14 @@ class LocalStateStore:
         for spec in self._resources.tables:
             path = self._dir / f"table-{spec.name}.json"
             if path.exists():
-                for item in json.loads(path.read_text()):
+                keys = {spec.partition_key, *([spec.sort_key] if spec.sort_key else [])}
+                items = json.loads(path.read_text())
+                kept = [item for item in items if keys <= item.keys()]
+                if len(kept) < len(items):  # saved by an older version whose table had other keys
+                    logger.warning(
+                        "%s: %d saved items of an older layout not restored", spec.name, len(items) - len(kept)
+                    )
+                for item in kept:
                     self._dynamodb.put_item(TableName=spec.name, Item=item)
         manifest = self._manifest()
         for key, entry in manifest.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from strata.auth import AuthError, Authenticator, authorize, build_authenticator
+from strata.auth import Authenticator, AuthError, authorize, build_authenticator
 from strata.config import get_settings
 from strata.observability import function_logger
 
@@ -24,13 +24,12 @@ def _authenticator() -> Authenticator:
     return build_authenticator(get_settings())
 
 
-# log_event stays off: the event carries the caller's credential.
-@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return authorize(event, _authenticator())
     except AuthError as error:
         # The reason names the check that failed and at most the key id, never the credential.
-        logger.info("request denied", extra={"reason": str(error), "method_arn": event.get("methodArn")})
+        # Never log the event: it carries the caller's credential.
+        logger.info("request denied: %s", error, extra={"method_arn": event.get("methodArn")})
         # This exact message makes API Gateway answer 401 (its UNAUTHORIZED gateway response).
         raise Exception("Unauthorized") from None

@@ -8,11 +8,12 @@ than it holds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from functions.api.routes.errors import error_responses
 from strata.auth import ApiKeyStore, KeyRecord, PermissionDeniedError, Principal
 from strata.config import Scope
 from strata.throttle.types import Limits
@@ -21,29 +22,6 @@ from strata.web import CurrentPrincipal, key_store
 router = APIRouter(tags=["keys"])
 
 Keys = Annotated[ApiKeyStore, Depends(key_store)]
-
-
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """OpenAI's error shape, which every error of the API has."""
-
-    error: ErrorDetail
-
-
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "The request body is invalid",
-        401: "Missing or invalid credentials",
-        403: "The credential lacks the admin scope, or a scope it tries to grant",
-        404: "No such key in the caller's tenant",
-    }
-    return {code: {"model": ErrorResponse, "description": descriptions[code]} for code in statuses}
 
 
 Name = Annotated[StrictStr, Field(max_length=100)]

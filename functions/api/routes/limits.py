@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from functions.api.routes.keys import error_responses
+from functions.api.routes.errors import error_responses
 from strata.auth import TenantStore
 from strata.throttle.types import Limits
 from strata.web import CurrentPrincipal, tenant_store

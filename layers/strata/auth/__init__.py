@@ -19,7 +19,7 @@ from strata.auth.keys import (
     build_key_store,
     generate_secret,
     hash_secret,
-    is_api_key,
+    is_key_shaped,
     parse_api_key,
     parse_scopes,
 )
@@ -53,7 +53,7 @@ __all__ = (
     "build_tenant_store",
     "generate_secret",
     "hash_secret",
-    "is_api_key",
+    "is_key_shaped",
     "load_pepper",
     "looks_like_jwt",
     "parse_api_key",

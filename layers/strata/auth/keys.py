@@ -70,7 +70,8 @@ def parse_api_key(value: str) -> str | None:
     return match.group(1) if match else None
 
 
-def is_api_key(value: str) -> bool:
+def is_key_shaped(value: str) -> bool:
+    """Whether ``value`` has the shape of a current API key (says nothing of its validity)."""
     return parse_api_key(value) is not None
 
 
@@ -195,7 +196,9 @@ class ApiKeyStore:
             response = self._table.update_item(
                 Key={"key_id": key_id},
                 UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-                ConditionExpression="attribute_not_exists(key_id) OR (#tenant = :tenant AND #secret_hash = :secret_hash)",
+                ConditionExpression=(
+                    "attribute_not_exists(key_id) OR (#tenant = :tenant AND #secret_hash = :secret_hash)"
+                ),
                 ExpressionAttributeNames={
                     **names,
                     "#created_at": "created_at",

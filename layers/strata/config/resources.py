@@ -12,6 +12,15 @@ from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """A global secondary index (string keys, every attribute projected)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TableSpec:
     """A DynamoDB table: on-demand billing, string keys."""
 
@@ -19,6 +28,7 @@ class TableSpec:
     partition_key: str
     sort_key: str | None = None
     ttl_attribute: str | None = None
+    indexes: tuple[IndexSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +92,10 @@ RESOURCES = StackResources(
         visibility_timeout_s=900,
         max_receive_count=3,
     ),
-    # API keys by their visible id; the item holds only the keyed hash of the secret part.
-    keys_table=TableSpec(name="strata-keys", partition_key="key_id"),
+    # API keys by their visible id (the item holds only the keyed hash of the key), listed per tenant.
+    keys_table=TableSpec(
+        name="strata-keys", partition_key="key_id", indexes=(IndexSpec("by-tenant", "tenant", "created_at"),)
+    ),
     # The document registry: one item per document, queried by tenant.
     documents_table=TableSpec(name="strata-documents", partition_key="tenant", sort_key="document_id"),
     # One circuit-breaker item per model target, shared by every container.

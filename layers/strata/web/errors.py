@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from strata.auth import AuthError, PermissionDeniedError
+from strata.auth import AuthError, KeyConflictError, KeyNotFoundError, PermissionDeniedError
 from strata.chat import ContextWindowExceededError
 from strata.config import Settings, get_settings
 from strata.config.routes import error_body
@@ -47,6 +47,8 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     (PermissionDeniedError, 403, "invalid_request_error", "permission_denied"),
     (AuthError, 401, "invalid_request_error", "invalid_api_key"),
     (UnknownModelError, 404, "invalid_request_error", "model_not_found"),
+    (KeyNotFoundError, 404, "invalid_request_error", "not_found"),
+    (KeyConflictError, 409, "invalid_request_error", "conflict"),
     (DocumentNotFoundError, 404, "invalid_request_error", "not_found"),
     (PromptNotFoundError, 404, "invalid_request_error", "not_found"),
     (FeedbackNotFoundError, 404, "invalid_request_error", "not_found"),
