@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING
 
 from strata.auth import Principal
 from strata.chat.exceptions import ContextWindowExceededError
@@ -35,7 +34,6 @@ from strata.inference import (
     Finish,
     InferenceRouter,
     Message,
-    ModelTarget,
     ResponseCache,
     TextDelta,
     Usage,
@@ -47,10 +45,8 @@ from strata.inference import (
 from strata.observability import RequestLog, RequestRecord
 from strata.prompts import assemble_prompt
 from strata.retrieval import Retriever, SearchMode
+from strata.throttle import RateLimiter, RateLimitExceededError
 from strata.validation import CitationCheck, outcome_of, validated
-
-if TYPE_CHECKING:
-    from strata.throttle import RateLimiter
 
 ROUTE = "POST /v1/chat/completions"
 _ROLES = {"developer": "system"}  # OpenAI's newer name for the system role
@@ -176,7 +172,7 @@ class ChatPipeline:
                     tenant_limits=principal.tenant_limits,
                     tokens=estimate,
                 )
-            except Exception:  # refused (429) or the limits table is unreachable
+            except RateLimitExceededError:
                 turn.status = "rate_limited"
                 raise
         turn.timings.mark("admit")
@@ -280,11 +276,11 @@ class ChatPipeline:
         turn.finish_reason = turn.finish_reason or "stop"
         turn.usage = self._usage(turn)
         text = "".join(turn.answer)
-        if not turn.cache_hit and self._cache is not None and turn.cache_key is not None:
-            if turn.finish_reason in ("stop", "length"):
-                target = turn.outcome.target or turn.request.model
-                usage = Usage(turn.usage.prompt_tokens, turn.usage.completion_tokens)
-                self._cache.put(turn.cache_key, Completion(text, turn.finish_reason, usage, target))
+        cacheable = not turn.cache_hit and self._cache is not None and turn.cache_key is not None
+        if cacheable and turn.finish_reason in ("stop", "length"):
+            target = turn.outcome.target or turn.request.model
+            usage = Usage(turn.usage.prompt_tokens, turn.usage.completion_tokens)
+            self._cache.put(turn.cache_key, Completion(text, turn.finish_reason, usage, target))
         turn.status = "ok"
 
     def _failed(self, turn: ChatTurn, error: BaseException) -> None:

@@ -14,10 +14,10 @@ from strata.auth import Principal
 from strata.inference import SageMakerEmbedder
 from strata.ingest.chunking import load_embedding_tokenizer
 from strata.observability import RequestLog, RequestRecord
+from strata.throttle import RateLimiter, RateLimitExceededError
 
 if TYPE_CHECKING:
     from strata.chat import RequestContext
-    from strata.throttle import RateLimiter
 
 ROUTE = "POST /v1/embeddings"
 
@@ -71,7 +71,7 @@ class EmbeddingPipeline:
                         tenant_limits=principal.tenant_limits,
                         tokens=tokens,
                     )
-                except Exception:
+                except RateLimitExceededError:
                     record.outcome, record.status = "rate_limited", 429
                     raise
             vectors = self._embedder.embed(list(texts))

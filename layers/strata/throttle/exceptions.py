@@ -37,3 +37,8 @@ class RequestTooLargeError(RateLimitExceededError):
     A subclass of ``RateLimitExceededError`` so that it maps to the same 429 (as OpenAI answers a
     request too large for its TPM limit); ``retry_after`` is the whole window, a hint only.
     """
+
+
+class BucketContentionError(ThrottleError):
+    """A bucket's item kept changing between our conditional writes, try after try: other
+    containers are hammering it far beyond what leases should allow. A server-side fault (5xx)."""

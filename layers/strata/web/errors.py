@@ -24,6 +24,7 @@ from strata.feedback import FeedbackNotFoundError, InvalidFeedbackError
 from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
 from strata.prompts import InvalidPromptError, PromptConflictError, PromptNotFoundError
 from strata.retrieval import VectorStoreUnavailableError
+from strata.throttle import RateLimitExceededError, ThrottleError
 from strata.web.limits import RequestLimits
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     (InvalidFeedbackError, 400, "invalid_request_error", "invalid_request"),
     (ContextWindowExceededError, 400, "invalid_request_error", "context_length_exceeded"),
     (ModelRequestError, 400, "invalid_request_error", "invalid_request"),
+    # OpenAI's 429s: type "requests" or "tokens" per the limit (see public_error_body).
+    (RateLimitExceededError, 429, "requests", "rate_limit_exceeded"),
+    (ThrottleError, 503, "api_error", "rate_limiter_unavailable"),
     (ModelUnavailableError, 503, "api_error", "model_unavailable"),
     (VectorStoreUnavailableError, 503, "api_error", "search_unavailable"),
     (InferenceError, 502, "api_error", "model_error"),
@@ -86,6 +90,10 @@ def classify(error: Exception) -> tuple[int, str, str | None]:
 def public_error_body(error: Exception) -> tuple[int, dict[str, Any]]:
     """Status and body for ``error``; an unexpected error's own text never reaches the client."""
     status, type_, code = classify(error)
+    if isinstance(error, RateLimitExceededError):
+        type_, code = (
+            ("insufficient_quota", "insufficient_quota") if error.limit == "tokens_per_day" else (error.limit, code)
+        )
     message = "internal error" if code == "internal_error" else str(error)
     return status, error_body(message, type_=type_, code=code)
 
