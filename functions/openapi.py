@@ -35,6 +35,16 @@ _DESCRIPTIONS = {
 _METERED = {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings")}
 
 
+_RATE_LIMIT_HEADERS = {
+    f"x-ratelimit-{what}-{dimension}": {
+        "description": f"OpenAI's {what} of the {dimension} limit (sent where a limit applies)",
+        "schema": {"type": "string"},
+    }
+    for dimension in ("requests", "tokens")
+    for what in ("limit", "remaining", "reset")
+}
+
+
 def error_statuses(route: RouteSpec) -> list[str]:
     """The error statuses a route can answer besides its own declared ones."""
     statuses = ["400", "431"]
@@ -91,6 +101,13 @@ def build_openapi(*apps: FastAPI) -> dict[str, Any]:
             responses.setdefault(
                 status, {"description": _DESCRIPTIONS[status], "content": {"application/json": {"schema": _ERROR_REF}}}
             )
+        if (route.method, route.path) in _METERED:
+            for status in ("200", "429"):
+                responses[status].setdefault("headers", {}).update(_RATE_LIMIT_HEADERS)
+            responses["429"]["headers"]["Retry-After"] = {
+                "description": "Seconds to wait",
+                "schema": {"type": "string"},
+            }
         if not route.authorized:
             operation["security"] = []
     return document

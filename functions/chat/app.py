@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from strata.chat import ChatCompletionChunk, ChatCompletionRequest, ChatPipeline
+from strata.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatPipeline
 from strata.inference import DONE, encode_sse
 from strata.observability import function_logger
 from strata.web import CurrentPrincipal, CurrentRequest, chat_pipeline, install_error_handlers, public_error_body
@@ -31,7 +31,18 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAM_READERS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="chat-stream")
 
 
-@app.post("/v1/chat/completions")
+@app.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        200: {
+            "description": "The completion (``stream: false``), or its chunks as server-sent events: one "
+            "``data: <chat.completion.chunk JSON>`` per chunk, then ``data: [DONE]``; a stream that breaks "
+            'ends with ``data: {"error": ...}`` instead of ``[DONE]``',
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def chat_completions(
     request: ChatCompletionRequest,
     principal: CurrentPrincipal,
