@@ -15,42 +15,14 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from strata.auth.keys import TENANT_INDEX
-from strata.config import RESOURCES
 from strata_local.aws import create_tables
 
 AUDIENCE = "app-client-1"
 
 
 def create_auth_tables(dynamodb: Any) -> None:
-    """Every table of RESOURCES, and the keys table's ``by-tenant`` index.
-
-    The index is added here only while ``TableSpec`` cannot declare it; once RESOURCES declares
-    it, ``create_tables`` makes it and this adds nothing.
-    """
+    """Every table of RESOURCES (the keys table with its ``by-tenant`` index)."""
     create_tables(dynamodb)
-    table = dynamodb.describe_table(TableName=RESOURCES.keys_table.name)["Table"]
-    if any(index["IndexName"] == TENANT_INDEX for index in table.get("GlobalSecondaryIndexes", [])):
-        return
-    dynamodb.update_table(
-        TableName=RESOURCES.keys_table.name,
-        AttributeDefinitions=[
-            {"AttributeName": "tenant", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexUpdates=[
-            {
-                "Create": {
-                    "IndexName": TENANT_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": "tenant", "KeyType": "HASH"},
-                        {"AttributeName": "created_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            }
-        ],
-    )
 
 
 @dataclass

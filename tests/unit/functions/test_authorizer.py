@@ -276,3 +276,28 @@ def test_the_pepper_comes_from_secrets_manager_once_per_container(
     secretsmanager.delete_secret(SecretId="strata/pepper", ForceDeleteWithoutRecovery=True)
     assert call(bearer(issued.secret))["context"]["tenant"] == "acme", "read at cold start, not per request"
     assert PEPPER not in logs()
+
+
+@pytest.mark.anyio
+async def test_a_revoked_key_is_refused_once_the_authorizer_cache_ttl_has_passed(deployment: Deployment) -> None:
+    """Revocation takes effect within the authorizer cache TTL (60 s): the gateway keeps a policy
+    per Authorization header that long, as API Gateway does, then asks the authorizer again."""
+    import httpx
+    from starlette.responses import PlainTextResponse
+
+    from strata.config import RESOURCES
+    from strata_local.gateway import LocalGateway, Route
+
+    issued = deployment.keys.create("acme")
+    now = [0.0]
+    gateway = LocalGateway(
+        routes=[Route("/v1/models", PlainTextResponse("ok"))], authorizer=app.handler, clock=lambda: now[0]
+    )
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as client:
+        assert (await client.get("/v1/models", headers=headers)).status_code == 200
+        deployment.keys.revoke("acme", issued.key_id)
+        now[0] = RESOURCES.api.authorizer_cache_ttl_s - 1
+        assert (await client.get("/v1/models", headers=headers)).status_code == 200  # the cached policy
+        now[0] = RESOURCES.api.authorizer_cache_ttl_s + 1
+        assert (await client.get("/v1/models", headers=headers)).status_code == 401

@@ -10,11 +10,7 @@ from strata.config import ROUTES
 
 
 def _served(app) -> set[tuple[str, str]]:
-    return {
-        (method, path)
-        for path, item in app.openapi()["paths"].items()
-        for method in (m.upper() for m in item)
-    }
+    return {(method, path) for path, item in app.openapi()["paths"].items() for method in (m.upper() for m in item)}
 
 
 def test_each_function_serves_exactly_its_routes_of_the_table() -> None:
