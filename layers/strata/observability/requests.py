@@ -8,6 +8,7 @@ answer text appear only when ``log_content`` is set, and redacted then.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,7 +73,11 @@ class RequestLog:
     def write(self, record: RequestRecord) -> None:
         try:
             fields = self._fields(record)
-            logger.info(_summary(record), extra={"request": fields})
+            summary = _summary(record)
+            for name in ("prompt", "answer"):  # the readable line says what the record says
+                if name in fields:
+                    summary += f" {name}={json.dumps(fields[name], ensure_ascii=False)}"
+            logger.info(summary, extra={"request": fields})
             self._emit(self._metrics(record))
         except Exception:  # the log must never fail a request that succeeded
             logger.exception("writing the request record failed")
