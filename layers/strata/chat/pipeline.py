@@ -85,7 +85,7 @@ class ChatPipeline:
         try:
             events = self._prepare_and_infer(turn, streamed=True)
             first = next(events, None)
-            turn.timings.mark("first_token")
+            turn.timings.elapsed("first_token")
             yield self._chunk(turn, ChunkDelta(role="assistant", content=""))
             event = first
             while event is not None:
@@ -151,6 +151,7 @@ class ChatPipeline:
     # The stages.
 
     def _prepare_and_infer(self, turn: ChatTurn, *, streamed: bool) -> Iterator[ChatEvent]:
+        turn.timings.stage("queue")  # from the request's parse to a worker thread running it
         self._admit(turn)
         hits = self._retrieve(turn)
         self._assemble(turn, hits)
@@ -175,7 +176,7 @@ class ChatPipeline:
             except RateLimitExceededError:
                 turn.status = "rate_limited"
                 raise
-        turn.timings.mark("admit")
+        turn.timings.stage("admit")
 
     def _retrieve(self, turn: ChatTurn) -> list:
         options = turn.request.strata.retrieval
@@ -189,7 +190,7 @@ class ChatPipeline:
                 mode=options.mode or SearchMode(self._settings.retrieval_mode),
                 document_ids=options.document_ids,
             )
-        turn.timings.mark("retrieve")
+        turn.timings.stage("retrieve")
         return hits
 
     def _assemble(self, turn: ChatTurn, hits: list) -> None:
@@ -222,7 +223,7 @@ class ChatPipeline:
                 tenant=turn.principal.tenant, alias=request.model, request=turn.model_request, sources=sources
             )
         turn.validators = [CitationCheck(prompt.sources)]
-        turn.timings.mark("assemble")
+        turn.timings.stage("assemble")
 
     def _infer(self, turn: ChatTurn, *, streamed: bool) -> Iterator[ChatEvent]:
         assert turn.model_request is not None
@@ -237,7 +238,7 @@ class ChatPipeline:
         """Charge what was used — the reported usage of a complete answer; the prompt and the
         tokens sent so far of a broken or abandoned one; nothing when no answer began — and
         write the request record."""
-        turn.timings.mark("total")
+        turn.timings.elapsed("total")
         charged = self._charged(turn)
         if turn.reservation is not None:
             turn.reservation.settle(charged.total_tokens)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    Strict,
     WithJsonSchema,
     model_serializer,
 )
@@ -28,6 +31,22 @@ def _valid_unicode(text: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_valid_unicode)]
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema's "integer" is any number with a zero fractional part: 26.0 is one.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def integer(*constraints: Any) -> Any:
+    """An integer as JSON Schema means it: 26 and 26.0, never "26", 26.5 or true. The
+    constraints (``annotated_types.Ge(1)``) go inside the conversion, so the schema states them."""
+    return Annotated[int, Strict(), *constraints, BeforeValidator(_integral)]
+
+
+Integer = integer()
 
 
 def _allowed_schema(value: Any) -> dict[str, Any]:
@@ -82,7 +101,7 @@ class ChatMessage(_Strict):
 
 class RetrievalOptions(_Strict):
     enabled: bool = True
-    k: int | None = Field(default=None, ge=1, le=50)
+    k: integer(Ge(1), Le(50)) | None = None
     mode: Annotated[SearchMode | None, Field(strict=False)] = None  # a JSON string names the member
     document_ids: list[Text] | None = Field(default=None, max_length=100)
 
@@ -111,22 +130,22 @@ class ChatCompletionRequest(_Strict):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: integer(Ge(1)) | None = None
+    max_completion_tokens: integer(Ge(1)) | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     stop: Text | list[Text] | None = Field(default=None, max_length=4)
-    seed: int | None = None
-    n: Annotated[int | None, *_unsupported("n other than 1", allowed=(None, 1))] = None
+    seed: Integer | None = None
+    n: Annotated[Integer | None, *_unsupported("n other than 1", allowed=(None, 1))] = None
     user: Text | None = None
     metadata: dict[Text, Text] | None = None
     service_tier: Annotated[Text | None, *_unsupported("service_tier", allowed=(None, "auto", "default"))] = None
     response_format: ResponseFormat | None = None
     presence_penalty: Annotated[float | None, *_unsupported("presence_penalty", allowed=(None, 0))] = None
     frequency_penalty: Annotated[float | None, *_unsupported("frequency_penalty", allowed=(None, 0))] = None
-    logit_bias: Annotated[dict[Text, int] | None, *_unsupported("logit_bias", allowed=(None, {}))] = None
+    logit_bias: Annotated[dict[Text, Integer] | None, *_unsupported("logit_bias", allowed=(None, {}))] = None
     logprobs: Annotated[bool | None, *_unsupported("logprobs", allowed=(None, False))] = None
-    top_logprobs: Annotated[int | None, *_unsupported("top_logprobs", allowed=(None, 0))] = None
+    top_logprobs: Annotated[Integer | None, *_unsupported("top_logprobs", allowed=(None, 0))] = None
     tools: Annotated[list[dict[str, Any]] | None, *_unsupported("tool calling", allowed=(None, []))] = None
     tool_choice: Annotated[Any, *_unsupported("tool_choice", allowed=(None, "none"))] = None
     parallel_tool_calls: bool | None = None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from strata.auth import Principal
 from strata.chat.protocol import ChatCompletionRequest, UsageInfo
 from strata.inference import ChatRequest, ModelTarget, RouteOutcome, Usage
+from strata.observability import Timings
 from strata.prompts import AssembledPrompt
 from strata.validation import StreamValidator
 
@@ -28,19 +29,6 @@ class RequestContext:
     request_id: str  # ours: in the completion id and ``strata.request_id``, the key of feedback
     correlation_id: str = ""  # API Gateway's request id (the local gateway makes one too)
     auth_ms: float | None = None  # the authorizer's time, when the gateway measured it
-
-
-class Timings:
-    """Milliseconds from the turn's start to the end of each stage."""
-
-    __slots__ = ("_start", "marks")
-
-    def __init__(self) -> None:
-        self._start = time.perf_counter()
-        self.marks: dict[str, float] = {}
-
-    def mark(self, stage: str) -> None:
-        self.marks[stage] = round((time.perf_counter() - self._start) * 1000, 3)
 
 
 @dataclass(slots=True)

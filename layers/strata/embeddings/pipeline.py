@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 from strata.auth import Principal
 from strata.inference import SageMakerEmbedder
 from strata.ingest.chunking import load_embedding_tokenizer
-from strata.observability import RequestLog, RequestRecord
+from strata.observability import RequestLog, RequestRecord, Timings
 from strata.throttle import RateLimiter, RateLimitExceededError
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class EmbeddingPipeline:
     def run(
         self, texts: Sequence[str], *, model: str, principal: Principal, context: RequestContext
     ) -> EmbeddingResult:
+        timings = Timings()
         tokens = count_tokens(texts)
         record = RequestRecord(
             route=ROUTE,
@@ -58,7 +59,10 @@ class EmbeddingPipeline:
             tenant=principal.tenant,
             key_id=principal.key_id,
             model=model,
+            timings_ms=timings.marks,
         )
+        if context.auth_ms is not None:
+            timings.marks["auth"] = context.auth_ms
         reservation = None
         used = 0
         try:
@@ -74,6 +78,8 @@ class EmbeddingPipeline:
                 except RateLimitExceededError:
                     record.outcome, record.status = "rate_limited", 429
                     raise
+                finally:
+                    timings.stage("admit")
             vectors = self._embedder.embed(list(texts))
             used = record.prompt_tokens = tokens
             return EmbeddingResult(vectors, tokens, reservation.headers if reservation is not None else {})
@@ -85,5 +91,6 @@ class EmbeddingPipeline:
         finally:
             if reservation is not None:
                 reservation.settle(used)
+            timings.elapsed("total")
             if self._log is not None:
                 self._log.write(record)

@@ -23,6 +23,7 @@ logger = logging.getLogger("strata.requests")
 # Timings (ms) the record may carry, as metric names.
 _TIMING_METRICS = {
     "auth": "AuthLatency",
+    "queue": "QueueLatency",
     "admit": "AdmitLatency",
     "retrieve": "RetrieveLatency",
     "assemble": "AssembleLatency",

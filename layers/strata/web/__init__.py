@@ -1,5 +1,6 @@
 """What the FastAPI apps of the chat and api functions share: errors and dependencies."""
 
+from strata.config.routes import UNAUTHORIZED_BODY, error_body
 from strata.web.dependencies import (
     REQUEST_CONTEXT_HEADER,
     CurrentPrincipal,
@@ -19,7 +20,6 @@ from strata.web.dependencies import (
     request_log,
     tenant_store,
 )
-from strata.config.routes import UNAUTHORIZED_BODY, error_body
 from strata.web.errors import (
     error_response,
     install_error_handlers,

@@ -14,7 +14,6 @@ from strata.chat import ChatPipeline, RequestContext, new_request_id
 from strata.config import Settings, get_settings, route_for
 from strata.documents import DocumentRegistry
 from strata.embeddings import EmbeddingPipeline
-from strata.observability import RequestLog
 from strata.inference import (
     CachedEmbedder,
     CircuitBreakers,
@@ -24,6 +23,7 @@ from strata.inference import (
     registry_from_settings,
 )
 from strata.inference.factory import build_breakers, build_router
+from strata.observability import RequestLog
 from strata.retrieval import Retriever, build_vector_store
 
 # Lambda Web Adapter passes API Gateway's request context in this header; the local gateway does too.

@@ -124,7 +124,8 @@ def describe_validation_error(errors: Sequence[Any]) -> tuple[str | None, str]:
         loc = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
         return [str(part) for part in loc if not _NOT_A_FIELD.search(str(part))]
 
-    chosen = max(errors, key=lambda item: len(location(item)))
+    # Of a union's members, one whose type matched got further than one that wanted another type.
+    chosen = max(errors, key=lambda item: (len(location(item)), not str(item.get("type", "")).endswith("_type")))
     param = ".".join(location(chosen)) or None
     message = str(chosen.get("msg", "invalid value")).removeprefix("Value error, ")
     if chosen.get("type") == "json_invalid":

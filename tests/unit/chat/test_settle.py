@@ -128,7 +128,7 @@ def test_the_request_record_has_the_stages_tokens_and_validation(
 
     (record,) = [r.request for r in caplog.records if r.name == "strata.requests"]
     assert record["correlation_id"] == "apigw-1" and record["tenant"] == "acme"
-    assert set(record["timings_ms"]) == {"auth", "admit", "retrieve", "assemble", "total"}
+    assert set(record["timings_ms"]) == {"auth", "queue", "admit", "retrieve", "assemble", "total"}
     assert record["prompt_tokens"] == 11 and record["completion_tokens"] == 1
     assert record["validation"] == "unknown_citation"  # [7] of no sources
     assert "prompt" not in record and "answer" not in record  # content only when configured
