@@ -13,8 +13,11 @@ credit units the table has already refilled; refunds of admitted units are kept 
 
 Leases grow with demand: a lease starts at what the request needs, and each time one runs out
 within ``lease_s`` the next one doubles (capped at ``lease_fraction`` of the limit); one that
-expires unused halves it. Unused units go back on the first call after ``lease_s`` and on
-``RateLimiter.close``. A day counter leases the same way, without the decay (a quota does not
+expires halves it. A lease expires when it has admitted nothing for ``lease_s`` (or is ten times
+that old): a busy one is not handed back and taken again every ``lease_s`` — that cost two table
+writes per bucket, all buckets of a key at once, in one unlucky request — and its unused units
+decay as the table refills them anyway. Unused units go back on the first call after expiry and
+on ``RateLimiter.close``. A day counter leases the same way, without the decay (a quota does not
 refill).
 
 Every method here runs under the lease's ``lock``, held by the caller.
@@ -43,6 +46,18 @@ _COUNT_SLACK = 0.01
 _UNBOUNDED_DAY_SLICE = 1 << 20
 
 
+# A lease in use keeps going (a rate lease's units decay as the table refills them anyway); one
+# idle for ``lease_s``, or older than this many times it, goes back.
+_MAX_AGE = 10
+
+
+def _expired(lease: RateLease | DayLease, now: float, lease_s: float) -> bool:
+    if lease.started is None:
+        return False
+    idle = lease.used_at is not None and now - lease.used_at >= lease_s
+    return idle or now - lease.started >= _MAX_AGE * lease_s
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a lease could not admit: seconds until it could, and what the table counts as used."""
@@ -69,6 +84,7 @@ class RateLease:
         "tat",
         "tolerance",
         "updated",
+        "used_at",
     )
 
     def __init__(self, bucket: str, limit: int, lease_fraction: float) -> None:
@@ -84,6 +100,7 @@ class RateLease:
         self.held = 0.0  # of those, units not admitted (the lease)
         self.updated = 0.0  # when claim was last decayed
         self.started: float | None = None  # when the current lease was taken
+        self.used_at: float | None = None  # when it last admitted
         self.size = 0  # units taken into the current lease
         self.slice = 1  # the size the next lease asks for
         self.tat = 0.0  # the table's tat as of this instance's last write
@@ -106,9 +123,10 @@ class RateLease:
         """Admit ``n`` units (``n <= limit``): from the lease when it can, else from the table."""
         self._decay(now)
         started = self.started
-        expired = started is not None and now - started >= lease_s
+        expired = _expired(self, now, lease_s)
         if self.held >= n:
             self.held -= n
+            self.used_at = now
             if expired:
                 self.slice = max(1, self.slice // 2)
                 self.give_back(store)
@@ -118,7 +136,7 @@ class RateLease:
             self.slice = max(1, self.slice // 2)
             exact = True
         else:
-            if started is not None:
+            if started is not None and now - started < lease_s:  # it ran out quickly: grow
                 self.slice = min(self.cap, max(self.slice, self.size) * 2)
             exact = False
         deficit = math.ceil(n - self.held - _EPSILON)
@@ -137,7 +155,7 @@ class RateLease:
         self.claim += want
         self.held += want - n
         self.size = want
-        self.started = now
+        self.started = self.used_at = now
         if self.retired:
             self.give_back(store)
         return None
@@ -150,7 +168,7 @@ class RateLease:
         if room > 0:
             self.held += min(float(n), room)
             if self.started is None:
-                self.started = now
+                self.started = self.used_at = now
         if self.retired:
             self.give_back(store)
 
@@ -170,7 +188,7 @@ class RateLease:
         so it is logged, never raised into the request that happened to trigger it."""
         held = self.held
         self.held = 0.0
-        self.started = None
+        self.started = self.used_at = None
         if held <= _EPSILON:
             return
         self.claim -= held
@@ -198,7 +216,20 @@ class RateLease:
 class DayLease:
     """This instance's share of one tenant's token counter for one UTC day."""
 
-    __slots__ = ("bucket", "cap", "day", "expires_at", "held", "lock", "quota", "retired", "size", "slice", "started")
+    __slots__ = (
+        "bucket",
+        "cap",
+        "day",
+        "expires_at",
+        "held",
+        "lock",
+        "quota",
+        "retired",
+        "size",
+        "slice",
+        "started",
+        "used_at",
+    )
 
     def __init__(self, bucket: str, day: int, quota: int | None, lease_fraction: float) -> None:
         self.bucket = bucket
@@ -209,15 +240,17 @@ class DayLease:
         self.lock = threading.Lock()
         self.held = 0  # tokens added to the counter and not admitted yet
         self.started: float | None = None
+        self.used_at: float | None = None
         self.size = 0
         self.slice = 1
         self.retired = False
 
     def take(self, store: BucketStore, n: int, now: float, lease_s: float) -> Refusal | None:
         started = self.started
-        expired = started is not None and now - started >= lease_s
+        expired = _expired(self, now, lease_s)
         if self.held >= n:
             self.held -= n
+            self.used_at = now
             if expired:
                 self.slice = max(1, self.slice // 2)
                 self.give_back(store)
@@ -226,7 +259,7 @@ class DayLease:
             self.slice = max(1, self.slice // 2)
             exact = True
         else:
-            if started is not None:
+            if started is not None and now - started < lease_s:  # it ran out quickly: grow
                 self.slice = min(self.cap, max(self.slice, self.size) * 2)
             exact = False
         deficit = n - self.held
@@ -239,7 +272,7 @@ class DayLease:
             return Refusal(retry_after=max((self.day + 1) * 86_400 - now, 0.001), used=result.used)
         self.held += want - n
         self.size = want
-        self.started = now
+        self.started = self.used_at = now
         if self.retired:
             self.give_back(store)
         return None
@@ -247,7 +280,7 @@ class DayLease:
     def refund(self, store: BucketStore, n: int, now: float) -> None:
         self.held += n
         if self.started is None:
-            self.started = now
+            self.started = self.used_at = now
         if self.retired:
             self.give_back(store)
 
@@ -260,7 +293,7 @@ class DayLease:
     def give_back(self, store: BucketStore) -> None:
         held = self.held
         self.held = 0
-        self.started = None
+        self.started = self.used_at = None
         if held <= 0:
             return
         try:

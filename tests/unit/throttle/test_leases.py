@@ -60,7 +60,7 @@ def test_leases_grow_with_demand_up_to_the_lease_fraction() -> None:
     assert 200 <= used <= 250
 
 
-def test_unused_units_go_back_on_the_first_call_after_lease_s() -> None:
+def test_unused_units_go_back_on_the_first_call_after_lease_s_idle() -> None:
     clock = FakeClock()
     store = CountingStore(InMemoryBucketStore())
     limiter = RateLimiter(store, clock=clock, lease_s=2.0)
@@ -71,14 +71,16 @@ def test_unused_units_go_back_on_the_first_call_after_lease_s() -> None:
 
     clock.advance(1.9)
     admit(limiter, tokens=0)
+    clock.advance(0.2)  # 2.1 s since the lease was taken, but it is in use: it is kept
+    admit(limiter, tokens=0)
     assert store.calls["give_back"] == 0
-    clock.advance(0.2)
+    clock.advance(2.0)  # idle for lease_s: the next call gives it back
     admit(limiter, tokens=0)
 
     assert store.calls["give_back"] == 1
     # What the table counts is now exactly what was admitted, less what refilled meanwhile.
-    refilled = 2.1 / 0.06
-    assert used_in_table(store.inner, "key#requests#k1", 0.06, clock.now) == pytest.approx(102 - refilled)  # type: ignore[arg-type]
+    refilled = 4.1 / 0.06
+    assert used_in_table(store.inner, "key#requests#k1", 0.06, clock.now) == pytest.approx(103 - refilled)  # type: ignore[arg-type]
 
 
 def test_close_gives_every_lease_back() -> None:
@@ -131,3 +133,14 @@ def test_a_new_limit_returns_the_old_lease_and_starts_over() -> None:
 
     # The old lease went back in the old interval: 100 admitted at 60 ms, one more at 30 ms.
     assert used_in_table(store, "key#requests#k1", 0.06, clock.now) == pytest.approx(100 + 0.5)
+
+
+def test_a_lease_in_steady_use_is_not_handed_back_and_taken_again_every_lease_s() -> None:
+    clock = FakeClock()
+    store = CountingStore(InMemoryBucketStore())
+    limiter = RateLimiter(store, clock=clock, lease_s=2.0)
+    for _ in range(100):  # 10 s of one request every 100 ms
+        admit(limiter, tokens=0)
+        clock.advance(0.1)
+    assert store.calls["give_back"] == 0
+    assert sum(store.calls.values()) < 100 / 4  # most admissions touched no table
