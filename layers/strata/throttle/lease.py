@@ -12,7 +12,7 @@ credit units the table has already refilled; refunds of admitted units are kept 
 ``claim`` for the same reason.
 
 Leases grow with demand: a lease starts at what the request needs, and each time one runs out
-within ``lease_s`` the next one doubles (capped at ``lease_fraction`` of the limit); one that
+within ``lease_s`` the next one is eight times as large (capped at ``lease_fraction`` of the limit); one that
 expires halves it. A lease expires when it has admitted nothing for ``lease_s`` (or is ten times
 that old): a busy one is not handed back and taken again every ``lease_s`` — that cost two table
 writes per bucket, all buckets of a key at once, in one unlucky request — and its unused units
@@ -46,6 +46,9 @@ _COUNT_SLACK = 0.01
 _UNBOUNDED_DAY_SLICE = 1 << 20
 
 
+# How much the next lease grows when one ran out within lease_s: from one unit to the cap of a
+# high limit (5% of a million a minute) in six table calls, not sixteen.
+_GROWTH = 8
 # A lease in use keeps going (a rate lease's units decay as the table refills them anyway); one
 # idle for ``lease_s``, or older than this many times it, goes back.
 _MAX_AGE = 10
@@ -137,7 +140,7 @@ class RateLease:
             exact = True
         else:
             if started is not None and now - started < lease_s:  # it ran out quickly: grow
-                self.slice = min(self.cap, max(self.slice, self.size) * 2)
+                self.slice = min(self.cap, max(self.slice, self.size) * _GROWTH)
             exact = False
         deficit = math.ceil(n - self.held - _EPSILON)
         want = deficit if exact else max(deficit, min(self.slice, self.cap))
@@ -260,7 +263,7 @@ class DayLease:
             exact = True
         else:
             if started is not None and now - started < lease_s:  # it ran out quickly: grow
-                self.slice = min(self.cap, max(self.slice, self.size) * 2)
+                self.slice = min(self.cap, max(self.slice, self.size) * _GROWTH)
             exact = False
         deficit = n - self.held
         want = deficit if exact else max(deficit, min(self.slice, self.cap))
