@@ -149,6 +149,35 @@ def start_strata_with_models(workdir: Path, models: dict[str, Any], **stack_args
     return start_stack(workdir, models_file=models_file, **stack_args)
 
 
+# A key and tenant with every limit on, far above what a benchmark sends: admission runs in full
+# (leases, the daily quota, the headers) without refusing anything.
+BENCH_TENANT = "bench"
+BENCH_KEY_LIMITS = ("--rpm", "1000000", "--tpm", "1000000000")
+BENCH_TENANT_LIMITS = (*BENCH_KEY_LIMITS, "--tokens-per-day", "100000000000")
+
+
+def strata_cli(state_dir: Path, *args: str) -> str:
+    """``strata …`` against a running local stack's tables; its last line of output."""
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "AWS_ENDPOINT"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "strata_local.cli", *args, "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def limited_key(stack: RunningStack) -> str:
+    """A new key of the benchmark tenant, with the key's and the tenant's limits all set."""
+    strata_cli(stack.state_dir, "limits", "set", "--tenant", BENCH_TENANT, *BENCH_TENANT_LIMITS)
+    return strata_cli(stack.state_dir, "keys", "create", "--tenant", BENCH_TENANT, *BENCH_KEY_LIMITS)
+
+
 class ClientPerCaller:
     """One ``httpx.AsyncClient`` (one connection) per concurrent caller, for ``bounded``: httpx's shared pool
     costs more client CPU per request as connections grow (measured here, streams from the mock: 8.6 ms per

@@ -22,8 +22,6 @@ import asyncio
 import os
 import re
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,23 +29,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import machine, percentile, start_strata_with_models
+from bench.common import limited_key, machine, percentile, start_strata_with_models
 from bench.mock_upstream import Behaviour, MockUpstream
-
-KEY_LIMITS = ("--rpm", "1000000", "--tpm", "1000000000")
-TENANT_LIMITS = ("--rpm", "1000000", "--tpm", "1000000000", "--tokens-per-day", "100000000000")
-
-
-def _cli(state_dir: Path, *args: str) -> str:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "AWS_ENDPOINT"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "strata_local.cli", *args, "--state-dir", str(state_dir)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
 
 
 def in_the_stack(requests: int) -> dict[str, list[float]]:
@@ -55,8 +38,7 @@ def in_the_stack(requests: int) -> dict[str, list[float]]:
         models = {"default": {"provider": "openai", "base_url": mock.base_url, "model": "mock", "context_window": 8192}}
         stack = start_strata_with_models(Path(workdir), models)
         try:
-            _cli(stack.state_dir, "limits", "set", "--tenant", "bench", *TENANT_LIMITS)
-            key = _cli(stack.state_dir, "keys", "create", "--tenant", "bench", *KEY_LIMITS)
+            key = limited_key(stack)
             body = {
                 "model": "default",
                 "messages": [{"role": "user", "content": "What do kangaroos eat?"}],
@@ -105,7 +87,9 @@ def in_process(requests: int) -> dict[str, tuple[list[float], list[float]]]:
     import boto3
     from moto import mock_aws
 
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
     os.environ["STRATA_KEY_PEPPER"] = secrets.token_urlsafe(32)
     with mock_aws():
         from functions.authorizer import app as authorizer

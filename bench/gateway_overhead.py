@@ -55,6 +55,7 @@ from bench.common import (
     ClientPerCaller,
     bounded,
     cpu_seconds,
+    limited_key,
     machine,
     median,
     percentile,
@@ -348,7 +349,7 @@ def servers(targets: list[str], workdir: Path) -> Iterator[list[Target]]:
                 Target(
                     "strata",
                     f"{running.api_url}/chat/completions",
-                    {"Authorization": f"Bearer {running.env['STRATA_API_KEY']}"},
+                    {"Authorization": f"Bearer {limited_key(running)}"},  # keys and limits on
                     {"model": "default", "strata": {"retrieval": {"enabled": False}}, **common},
                     lambda: process_tree(running.process.pid, exclude="model_endpoint"),
                 )

@@ -12,6 +12,7 @@ BENCHMARKS = (
     "bench.retrieval_quality",
     "bench.embed_batching",
     "bench.gateway_overhead",
+    "bench.gateway_admission",
     "bench.faults",
     "bench.soak",
 )
