@@ -41,6 +41,9 @@ _EPSILON = 1e-9
 # Counting whole units from a float tat near 1.7e9 carries noise of ~2.4e-7 s: a unit counts as
 # used until it is 99% refilled, and as free once it is 99% refilled.
 _COUNT_SLACK = 0.01
+# ...and at a high limit a unit is short (10 µs at 6 million a minute): the slack is at least
+# that noise, twice over, in units.
+_TAT_NOISE_S = 5e-7
 # Without a daily quota nothing can be refused, so a day lease only has to stay small enough for
 # other containers' reports: cap it all the same.
 _UNBOUNDED_DAY_SLICE = 1 << 20
@@ -69,7 +72,40 @@ class Refusal:
     used: int
 
 
-class RateLease:
+class _Lease:
+    """What both leases share: admitting from the units held, and sizing the next lease."""
+
+    __slots__ = ()
+    held: float
+    slice: int
+    size: float
+    cap: int
+    started: float | None
+    used_at: float | None
+
+    def give_back(self, store: BucketStore) -> None:
+        raise NotImplementedError
+
+    def _serve(self, store: BucketStore, n: float, now: float, expired: bool) -> bool:
+        if self.held < n:
+            return False
+        self.held -= n
+        self.used_at = now
+        if expired:
+            self.slice = max(1, self.slice // 2)
+            self.give_back(store)
+        return True
+
+    def _want(self, deficit: float, now: float, lease_s: float, expired: bool) -> float:
+        if expired:  # a lease that sat unused this long was too large: take only what is needed now
+            self.slice = max(1, self.slice // 2)
+            return deficit
+        if self.started is not None and now - self.started < lease_s:  # it ran out quickly: grow
+            self.slice = min(self.cap, max(self.slice, int(self.size)) * _GROWTH)
+        return max(deficit, min(self.slice, self.cap))
+
+
+class RateLease(_Lease):
     """This instance's share of one per-minute bucket (GCRA cell in the table)."""
 
     __slots__ = (
@@ -82,6 +118,7 @@ class RateLease:
         "lock",
         "retired",
         "size",
+        "slack",
         "slice",
         "started",
         "tat",
@@ -97,6 +134,7 @@ class RateLease:
         # A thousandth of a unit of slack: decimal rounding of the emission interval must not
         # refuse the last unit of a burst. It can never add up to a whole unit admitted.
         self.tolerance = TAU + self.interval * 1e-3
+        self.slack = max(_COUNT_SLACK, _TAT_NOISE_S / self.interval)
         self.cap = max(1, int(limit * lease_fraction))
         self.lock = threading.Lock()
         self.claim = 0.0  # units taken by this instance that the table still counts as used
@@ -125,25 +163,11 @@ class RateLease:
     def take(self, store: BucketStore, n: int, now: float, lease_s: float) -> Refusal | None:
         """Admit ``n`` units (``n <= limit``): from the lease when it can, else from the table."""
         self._decay(now)
-        started = self.started
         expired = _expired(self, now, lease_s)
-        if self.held >= n:
-            self.held -= n
-            self.used_at = now
-            if expired:
-                self.slice = max(1, self.slice // 2)
-                self.give_back(store)
+        if self._serve(store, n, now, expired):
             return None
-        if expired:
-            # A lease that sat unused this long was too large: take only what is needed now.
-            self.slice = max(1, self.slice // 2)
-            exact = True
-        else:
-            if started is not None and now - started < lease_s:  # it ran out quickly: grow
-                self.slice = min(self.cap, max(self.slice, self.size) * _GROWTH)
-            exact = False
         deficit = math.ceil(n - self.held - _EPSILON)
-        want = deficit if exact else max(deficit, min(self.slice, self.cap))
+        want = self._want(deficit, now, lease_s, expired)
         result = store.take(self.bucket, want * self.interval, now=now, tau=self.tolerance)
         if not result.granted and want > deficit:
             # The table cannot give the slice: ask for exactly what this request needs, so that
@@ -153,7 +177,7 @@ class RateLease:
         self.tat = result.tat
         if not result.granted:
             retry_after = result.tat + deficit * self.interval - TAU - now
-            used = math.ceil(max(result.tat - now, 0.0) / self.interval - _COUNT_SLACK)
+            used = math.ceil(max(result.tat - now, 0.0) / self.interval - self.slack)
             return Refusal(retry_after=max(retry_after, 0.001), used=used)
         self.claim += want
         self.held += want - n
@@ -205,7 +229,7 @@ class RateLease:
         """Units used in the table's window, less what this instance holds unused."""
         self._decay(now)
         used = 0.0 if table_tat is None else max(table_tat - now, 0.0) / self.interval
-        return max(0, math.ceil(used - self.held - _COUNT_SLACK))
+        return max(0, math.ceil(used - self.held - self.slack))
 
     def remaining(self, now: float) -> tuple[int, float]:
         """What this instance could still admit, and seconds until the bucket is full, as of its
@@ -213,10 +237,10 @@ class RateLease:
         self._decay(now)
         ahead = max(self.tat - now, 0.0)
         free = (TAU - ahead) / self.interval + self.held
-        return max(0, min(self.limit, math.floor(free + _COUNT_SLACK))), max(0.0, ahead - self.held * self.interval)
+        return max(0, min(self.limit, math.floor(free + self.slack))), max(0.0, ahead - self.held * self.interval)
 
 
-class DayLease:
+class DayLease(_Lease):
     """This instance's share of one tenant's token counter for one UTC day."""
 
     __slots__ = (
@@ -249,24 +273,11 @@ class DayLease:
         self.retired = False
 
     def take(self, store: BucketStore, n: int, now: float, lease_s: float) -> Refusal | None:
-        started = self.started
         expired = _expired(self, now, lease_s)
-        if self.held >= n:
-            self.held -= n
-            self.used_at = now
-            if expired:
-                self.slice = max(1, self.slice // 2)
-                self.give_back(store)
+        if self._serve(store, n, now, expired):
             return None
-        if expired:
-            self.slice = max(1, self.slice // 2)
-            exact = True
-        else:
-            if started is not None and now - started < lease_s:  # it ran out quickly: grow
-                self.slice = min(self.cap, max(self.slice, self.size) * _GROWTH)
-            exact = False
         deficit = n - self.held
-        want = deficit if exact else max(deficit, min(self.slice, self.cap))
+        want = self._want(deficit, now, lease_s, expired)
         result = store.add_daily(self.bucket, want, quota=self.quota, expires_at=self.expires_at)
         if not result.granted and want > deficit:
             want = deficit
