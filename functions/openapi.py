@@ -12,7 +12,9 @@ import copy
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
+from strata.chat import ChatCompletionChunk
 from strata.config import ROUTES, RouteSpec
 from strata.web.errors import ErrorResponse
 
@@ -59,6 +61,13 @@ def error_statuses(route: RouteSpec) -> list[str]:
     return statuses
 
 
+def _add_model(schemas: dict[str, Any], model: type[BaseModel]) -> None:
+    generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, schema in generated.pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    schemas[model.__name__] = generated
+
+
 def build_openapi(*apps: FastAPI) -> dict[str, Any]:
     document: dict[str, Any] = {
         "openapi": apps[0].openapi()["openapi"],
@@ -75,15 +84,11 @@ def build_openapi(*apps: FastAPI) -> dict[str, Any]:
         document["paths"].update(generated.get("paths", {}))
         document["components"]["schemas"].update(generated.get("components", {}).get("schemas", {}))
     schemas = document["components"]["schemas"]
-    for name, schema in (
-        ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}).items()
-    ):
-        schemas[name] = schema
-    schemas["ErrorResponse"] = {
-        k: v
-        for k, v in ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}").items()
-        if k != "$defs"
-    }
+    # Models a route's document names by reference without FastAPI seeing them: the error
+    # shape, and the chunk each streamed event carries (as it is sent: fields that are None
+    # are left out, which the validation schema allows as they are not required).
+    for model in (ErrorResponse, ChatCompletionChunk):
+        _add_model(schemas, model)
     # FastAPI's own validation error is never sent: wrong input is a 400 in OpenAI's shape.
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

@@ -25,6 +25,30 @@ logger = function_logger("strata-chat")
 app = FastAPI(title="Strata chat", version="0.1.0")
 install_error_handlers(app)
 
+# One server-sent event of the stream (the schema describes each event, as OpenAPI 3.2's
+# ``itemSchema`` does): its ``data`` is a chunk, the final ``[DONE]``, or the error that broke it.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {"const": "message"},
+        "data": {
+            "anyOf": [
+                {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"$ref": "#/components/schemas/ChatCompletionChunk"},
+                },
+                {"const": DONE},
+                {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"$ref": "#/components/schemas/ErrorResponse"},
+                },
+            ]
+        },
+    },
+}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # Each open stream is read by one thread of its own, so that many of them cannot starve the
 # request handling that shares the default pool (40); 256 is this process's ceiling of streams.
@@ -39,7 +63,7 @@ STREAM_READERS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="chat-st
             "description": "The completion (``stream: false``), or its chunks as server-sent events: one "
             "``data: <chat.completion.chunk JSON>`` per chunk, then ``data: [DONE]``; a stream that breaks "
             'ends with ``data: {"error": ...}`` instead of ``[DONE]``',
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         }
     },
 )

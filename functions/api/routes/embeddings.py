@@ -27,14 +27,14 @@ def _valid_input(text: str) -> str:
     return text
 
 
-EmbeddingInput = Annotated[str, AfterValidator(_valid_input)]
+EmbeddingInput = Annotated[str, Field(min_length=1), AfterValidator(_valid_input)]
 
 
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     # Text only: OpenAI also takes token arrays, but of its own tokenizer, not this model's.
-    input: EmbeddingInput | list[EmbeddingInput] = Field(min_length=1, max_length=MAX_INPUTS)
+    input: EmbeddingInput | Annotated[list[EmbeddingInput], Field(min_length=1, max_length=MAX_INPUTS)]
     model: str = "default"
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None

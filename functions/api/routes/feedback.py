@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
 from functions.api.routes.errors import checked, error_responses
 from strata.feedback import (
@@ -13,7 +13,7 @@ from strata.feedback import (
     validate_rating,
     validate_request_id,
 )
-from strata.feedback.types import REQUEST_ID_PATTERN
+from strata.feedback.types import MAX_COMMENT_CHARS, REQUEST_ID_PATTERN
 from strata.web import CurrentPrincipal, feedback_store
 
 router = APIRouter(tags=["feedback"])
@@ -25,9 +25,17 @@ RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN.pattern, description=
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    request_id: Annotated[str, checked(validate_request_id)]
-    rating: Annotated[int, checked(validate_rating)]  # 1: thumbs up, -1: thumbs down
-    comment: Annotated[str, checked(validate_comment)] | None = None
+    # The library checks each field (its messages name the rule); the schema states the same rule.
+    request_id: Annotated[
+        str, checked(validate_request_id), WithJsonSchema({"type": "string", "pattern": REQUEST_ID_PATTERN.pattern})
+    ]
+    # 1: thumbs up, -1: thumbs down. Strict: 1.0 is refused (the unit tests hold it), though JSON
+    # Schema cannot tell 1.0 from 1, so the schema's enum is as close as it can say.
+    rating: Annotated[int, checked(validate_rating), WithJsonSchema({"type": "integer", "enum": [1, -1]})]
+    comment: (
+        Annotated[str, checked(validate_comment), WithJsonSchema({"type": "string", "maxLength": MAX_COMMENT_CHARS})]
+        | None
+    ) = None
 
 
 class FeedbackList(BaseModel):

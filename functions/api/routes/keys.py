@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from annotated_types import Ge
 from fastapi import APIRouter, Depends, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from functions.api.routes.errors import error_responses
 from strata.auth import ApiKeyStore, KeyRecord, PermissionDeniedError, Principal
+from strata.chat.protocol import integer
 from strata.config import Scope
 from strata.throttle.types import Limits
 from strata.web import CurrentPrincipal, key_store
@@ -25,7 +27,7 @@ Keys = Annotated[ApiKeyStore, Depends(key_store)]
 
 
 Name = Annotated[StrictStr, Field(max_length=100)]
-PerMinute = Annotated[StrictInt, Field(ge=1)]
+PerMinute = integer(Ge(1))
 
 
 class KeyCreate(BaseModel):

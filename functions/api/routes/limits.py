@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from annotated_types import Ge
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict
 
 from functions.api.routes.errors import error_responses
 from strata.auth import TenantStore
+from strata.chat.protocol import integer
 from strata.throttle.types import Limits
 from strata.web import CurrentPrincipal, tenant_store
 
 router = APIRouter(tags=["limits"])
 
 Tenants = Annotated[TenantStore, Depends(tenant_store)]
-Positive = Annotated[StrictInt, Field(ge=1)]
+Positive = integer(Ge(1))
 
 
 class LimitsUpdate(BaseModel):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
 from functions.api.routes.errors import checked, error_responses
 from strata.prompts import (
@@ -13,20 +13,38 @@ from strata.prompts import (
     validate_prompt_name,
     validate_template,
 )
-from strata.prompts.types import MAX_VERSION, NAME_PATTERN
+from strata.prompts.types import MAX_DESCRIPTION_CHARS, MAX_TEMPLATE_BYTES, MAX_VERSION, NAME_PATTERN
 from strata.web import CurrentPrincipal, prompt_store
 
 router = APIRouter(tags=["prompts"])
 
+# str.strip()'s whitespace (what validate_template strips), spelled out: JSON Schema's \s differs.
+_WHITESPACE = "".join(chr(c) for c in range(0x10000) if chr(c).isspace())
+NOT_ONLY_WHITESPACE = "[^" + "".join(f"\\u{ord(c):04x}" for c in _WHITESPACE) + "]"
 PromptName = Annotated[str, Path(pattern=NAME_PATTERN.pattern, description="The prompt's name")]
 
 
 class CreatePrompt(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: Annotated[str, checked(validate_prompt_name)]
-    template: Annotated[str, checked(validate_template)]
-    description: Annotated[str, checked(validate_description)] = ""
+    # The library checks each field (its messages name the rule); the schema states the same rule.
+    name: Annotated[
+        str, checked(validate_prompt_name), WithJsonSchema({"type": "string", "pattern": NAME_PATTERN.pattern})
+    ]
+    template: Annotated[
+        str,
+        checked(validate_template),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": NOT_ONLY_WHITESPACE,
+                "description": f"Not only whitespace; at most {MAX_TEMPLATE_BYTES} bytes in UTF-8",
+            }
+        ),
+    ]
+    description: Annotated[
+        str, checked(validate_description), WithJsonSchema({"type": "string", "maxLength": MAX_DESCRIPTION_CHARS})
+    ] = ""
 
 
 class PromptList(BaseModel):

@@ -134,7 +134,8 @@ class ChatCompletionRequest(_Strict):
     max_completion_tokens: integer(Ge(1)) | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    stop: Text | list[Text] | None = Field(default=None, max_length=4)
+    # The bound on the list member itself: on the union pydantic would check it but not document it.
+    stop: Text | Annotated[list[Text], Field(max_length=4)] | None = None
     seed: Integer | None = None
     n: Annotated[Integer | None, *_unsupported("n other than 1", allowed=(None, 1))] = None
     user: Text | None = None
