@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from strata.observability.redact import redact
 
@@ -70,6 +71,8 @@ class RequestLog:
         self._namespace = namespace
         self._log_content = log_content
         self._emit = emit_metrics or (lambda metrics: metrics.flush_metrics())
+        # Locally (POWERTOOLS_METRICS_DISABLED) nothing would read them: do not build them.
+        self._metrics_on = emit_metrics is not None or not is_metrics_disabled()
 
     def write(self, record: RequestRecord) -> None:
         try:
@@ -79,7 +82,8 @@ class RequestLog:
                 if name in fields:
                     summary += f" {name}={json.dumps(fields[name], ensure_ascii=False)}"
             logger.info(summary, extra={"request": fields})
-            self._emit(self._metrics(record))
+            if self._metrics_on:
+                self._emit(self._metrics(record))
         except Exception:  # the log must never fail a request that succeeded
             logger.exception("writing the request record failed")
 
