@@ -9,11 +9,20 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from strata import aws
-from strata.auth import MissingCredentialsError, PermissionDeniedError, Principal
+from strata.auth import (
+    ApiKeyStore,
+    MissingCredentialsError,
+    PermissionDeniedError,
+    Principal,
+    TenantStore,
+    build_key_store,
+    build_tenant_store,
+)
 from strata.chat import ChatPipeline, RequestContext, new_request_id
 from strata.config import Settings, get_settings, route_for
-from strata.documents import DocumentRegistry
+from strata.documents import DocumentRegistry, DocumentUploads, build_document_uploads
 from strata.embeddings import EmbeddingPipeline
+from strata.feedback import FeedbackStore, build_feedback_store
 from strata.inference import (
     CachedEmbedder,
     CircuitBreakers,
@@ -24,7 +33,9 @@ from strata.inference import (
 )
 from strata.inference.factory import build_breakers, build_router
 from strata.observability import RequestLog
+from strata.prompts import PromptStore, build_prompt_store
 from strata.retrieval import Retriever, build_vector_store
+from strata.throttle import RateLimiter, build_rate_limiter
 
 # Lambda Web Adapter passes API Gateway's request context in this header; the local gateway does too.
 REQUEST_CONTEXT_HEADER = "x-amzn-request-context"
@@ -147,66 +158,54 @@ CurrentRequest = Annotated[RequestContext, Depends(request_context)]
 
 # The gateway's stores, one per resource, each built once per settings by its package's builder.
 @lru_cache
-def _key_store(settings: Settings) -> Any:
-    from strata.auth import build_key_store
-
+def _key_store(settings: Settings) -> ApiKeyStore:
     return build_key_store(settings)
 
 
-@lru_cache
-def _tenant_store(settings: Settings) -> Any:
-    from strata.auth import build_tenant_store
-
-    return build_tenant_store(settings)
-
-
-@lru_cache
-def _rate_limiter(settings: Settings) -> Any:
-    from strata.throttle import build_rate_limiter
-
-    return build_rate_limiter(settings)
-
-
-@lru_cache
-def _prompt_store(settings: Settings) -> Any:
-    from strata.prompts import build_prompt_store
-
-    return build_prompt_store(settings)
-
-
-@lru_cache
-def _feedback_store(settings: Settings) -> Any:
-    from strata.feedback import build_feedback_store
-
-    return build_feedback_store(settings)
-
-
-@lru_cache
-def _document_uploads(settings: Settings) -> Any:
-    from strata.documents import build_document_uploads
-
-    return build_document_uploads(settings)
-
-
-def key_store(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+def key_store(settings: Annotated[Settings, Depends(get_settings)]) -> ApiKeyStore:
     return _key_store(settings)
 
 
-def tenant_store(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+@lru_cache
+def _tenant_store(settings: Settings) -> TenantStore:
+    return build_tenant_store(settings)
+
+
+def tenant_store(settings: Annotated[Settings, Depends(get_settings)]) -> TenantStore:
     return _tenant_store(settings)
 
 
-def rate_limiter(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+@lru_cache
+def _rate_limiter(settings: Settings) -> RateLimiter:
+    return build_rate_limiter(settings)
+
+
+def rate_limiter(settings: Annotated[Settings, Depends(get_settings)]) -> RateLimiter:
     return _rate_limiter(settings)
 
 
-def prompt_store(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+@lru_cache
+def _prompt_store(settings: Settings) -> PromptStore:
+    return build_prompt_store(settings)
+
+
+def prompt_store(settings: Annotated[Settings, Depends(get_settings)]) -> PromptStore:
     return _prompt_store(settings)
 
 
-def feedback_store(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+@lru_cache
+def _feedback_store(settings: Settings) -> FeedbackStore:
+    return build_feedback_store(settings)
+
+
+def feedback_store(settings: Annotated[Settings, Depends(get_settings)]) -> FeedbackStore:
     return _feedback_store(settings)
 
 
-def document_uploads(settings: Annotated[Settings, Depends(get_settings)]) -> Any:
+@lru_cache
+def _document_uploads(settings: Settings) -> DocumentUploads:
+    return build_document_uploads(settings)
+
+
+def document_uploads(settings: Annotated[Settings, Depends(get_settings)]) -> DocumentUploads:
     return _document_uploads(settings)
