@@ -118,13 +118,15 @@ class OpenAIChatProvider(ChatProvider):
 
 
 def _error_message(response: httpx.Response) -> str:
+    """The upstream's own error message when it sent OpenAI's error shape; never its raw body
+    (an HTML error page or a stack trace is not for the caller)."""
     try:
-        error = response.json().get("error")
+        body = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(error, dict):
-        return str(error.get("message") or error)
-    return str(error or response.reason_phrase)
+        return response.reason_phrase or "error"
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    return str(message)[:300] if isinstance(message, str) and message else response.reason_phrase or "error"
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -135,3 +135,17 @@ def test_a_buffered_call_waits_up_to_the_total_timeout_not_the_first_byte_one() 
     list(chat.stream(REQUEST))
     assert seen[0]["read"] == 300 and seen[0]["connect"] == 3
     assert seen[1]["read"] == 30
+
+
+def test_an_upstream_error_page_is_never_echoed_to_the_caller() -> None:
+    import httpx
+
+    from strata.inference.openai_http import _error_message
+
+    page = httpx.Response(502, text="<html><body>Traceback: secret internals at /srv/app.py</body></html>")
+    assert _error_message(page) == "Bad Gateway"
+    shaped = httpx.Response(
+        400, json={"error": {"message": "max_tokens is too large", "type": "invalid_request_error"}}
+    )
+    assert _error_message(shaped) == "max_tokens is too large"
+    assert _error_message(httpx.Response(500, json=["not", "an", "error"])) == "Internal Server Error"
