@@ -102,6 +102,13 @@ def _functions(stack: StrataStack) -> None:
     _suppress(
         functions,
         "AwsSolutions-IAM5",
+        "The keys table's global secondary indexes (listing a tenant's keys queries by-tenant): CDK's "
+        "table grants cover the table's own indexes as <table>/index/*, nothing outside the table.",
+        [_regex(r"^Resource::<TablesStrataKeys[A-Za-z0-9]+\.Arn>\/index\/\*$")],
+    )
+    _suppress(
+        functions,
+        "AwsSolutions-IAM5",
         "OpenSearch grants scoped to the chunk index (documents inside it) and, for ingest, to the "
         "hybrid-search pipelines it creates; OpenSearch paths below them cannot be enumerated.",
         [

@@ -66,6 +66,10 @@ def _table_grants(statements: list[dict[str, Any]], stack: StrataStack) -> dict[
         for resource in _as_list(statement["Resource"]):
             if resource == {"Ref": "AWS::NoValue"}:  # CDK's placeholder for index ARNs
                 continue
+            if "Fn::Join" in resource:  # a table's own indexes: <table arn>/index/*
+                arn, suffix = resource["Fn::Join"][1]
+                assert suffix == "/index/*", resource
+                resource = arn
             table = names[resource["Fn::GetAtt"][0]]  # a grant on anything but a table fails here
             grants.setdefault(table, set()).update(actions)
     return grants
@@ -157,23 +161,28 @@ def test_documents_bucket_is_private_encrypted_versioned_and_logged(template: Te
 
 @pytest.mark.parametrize("spec", RESOURCES.tables, ids=lambda spec: spec.name)
 def test_table_keys_match_its_spec(template: Template, spec: Any) -> None:
-    key_schema = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
-    attributes = [{"AttributeName": spec.partition_key, "AttributeType": "S"}]
-    if spec.sort_key:
-        key_schema.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
-        attributes.append({"AttributeName": spec.sort_key, "AttributeType": "S"})
-    ttl = {"AttributeName": spec.ttl_attribute, "Enabled": True} if spec.ttl_attribute else Match.absent()
+    def schema(keys: Any) -> list[dict[str, str]]:
+        return [{"AttributeName": keys.partition_key, "KeyType": "HASH"}] + (
+            [{"AttributeName": keys.sort_key, "KeyType": "RANGE"}] if keys.sort_key else []
+        )
 
-    template.has_resource_properties(
-        "AWS::DynamoDB::Table",
-        {
-            "KeySchema": key_schema,
-            "AttributeDefinitions": attributes,
-            "BillingMode": "PAY_PER_REQUEST",
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "TimeToLiveSpecification": ttl,
-        },
-    )
+    names = {k["AttributeName"] for keys in (spec, *spec.indexes) for k in schema(keys)}
+    (table,) = [
+        resource["Properties"]
+        for resource in template.find_resources("AWS::DynamoDB::Table").values()
+        if resource["Properties"]["KeySchema"] == schema(spec)
+        and {a["AttributeName"] for a in resource["Properties"]["AttributeDefinitions"]} == names
+    ]
+    assert all(a["AttributeType"] == "S" for a in table["AttributeDefinitions"])
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    ttl = {"AttributeName": spec.ttl_attribute, "Enabled": True} if spec.ttl_attribute else None
+    assert table.get("TimeToLiveSpecification") == ttl
+    indexes = [
+        {"IndexName": index.name, "KeySchema": schema(index), "Projection": {"ProjectionType": "ALL"}}
+        for index in spec.indexes
+    ]
+    assert table.get("GlobalSecondaryIndexes", []) == indexes
 
 
 def test_one_table_per_spec(template: Template) -> None:
