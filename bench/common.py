@@ -156,26 +156,10 @@ BENCH_KEY_LIMITS = ("--rpm", "1000000", "--tpm", "1000000000")
 BENCH_TENANT_LIMITS = (*BENCH_KEY_LIMITS, "--tokens-per-day", "100000000000")
 
 
-def strata_cli(state_dir: Path, *args: str) -> str:
-    """``strata …`` against a running local stack's tables; its last line of output."""
-    import subprocess
-    import sys
-
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "AWS_ENDPOINT"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "strata_local.cli", *args, "--state-dir", str(state_dir)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
-
-
 def limited_key(stack: RunningStack) -> str:
     """A new key of the benchmark tenant, with the key's and the tenant's limits all set."""
-    strata_cli(stack.state_dir, "limits", "set", "--tenant", BENCH_TENANT, *BENCH_TENANT_LIMITS)
-    return strata_cli(stack.state_dir, "keys", "create", "--tenant", BENCH_TENANT, *BENCH_KEY_LIMITS)
+    stack.cli("limits", "set", "--tenant", BENCH_TENANT, *BENCH_TENANT_LIMITS).check_returncode()
+    return stack.create_key(BENCH_TENANT, *BENCH_KEY_LIMITS)
 
 
 class ClientPerCaller:

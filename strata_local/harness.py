@@ -96,6 +96,20 @@ class RunningStack:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``strata …`` against this stack's tables, as a user runs it beside ``strata dev``: it
+        reads the stack's ``local.env``, and nothing of this process's ``STRATA_*`` setup."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "AWS_ENDPOINT"))}
+        command = [sys.executable, "-m", "strata_local.cli", *args, "--state-dir", str(self.state_dir)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=environment, check=False)
+
+    def create_key(self, tenant: str, *options: str) -> str:
+        """A new key of ``tenant`` (``options``: ``--scopes``, ``--rpm``, …), through the CLI."""
+        created = self.cli("keys", "create", "--tenant", tenant, *options)
+        if created.returncode != 0:
+            raise RuntimeError(f"strata keys create failed ({created.returncode}): {created.stderr}")
+        return created.stdout.strip().splitlines()[-1]
+
 
 def start_stack(
     workdir: Path,

@@ -38,8 +38,10 @@ from typing import Any
 
 import pytest
 
+from bench.common import start_strata_with_models
 from bench.mock_upstream import Behaviour, MockUpstream
-from tests.support import REPO_ROOT, RunningStack, start_stack
+from strata.auth import parse_api_key
+from tests.support import REPO_ROOT, RunningStack
 
 # Hooks run inside the `st` process; these name the caller's key and its decoy.
 OWN_KEY_ENV = "STRATA_CONFORMANCE_OWN_KEY_ID"
@@ -50,11 +52,6 @@ DOCUMENT_PATH = "/v1/documents/{document_id}"
 # it POST /v1/documents: generating paths from its exact pattern is slow).
 MAX_EXAMPLES = int(os.environ.get("STRATA_CONFORMANCE_EXAMPLES", "3"))
 SEED = os.environ.get("STRATA_CONFORMANCE_SEED", "1")
-
-
-def key_id_of(secret: str) -> str:
-    """The id part of ``sk-strata-<id>-<secret>``."""
-    return secret.removeprefix("sk-strata-").split("-", 1)[0]
 
 
 # --- schemathesis hooks (loaded by `st` through SCHEMATHESIS_HOOKS) ---------------------------
@@ -116,28 +113,7 @@ class Conformance:
     workdir: Path
 
     def key(self, tenant: str) -> str:
-        created = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "strata_local.cli",
-                "keys",
-                "create",
-                "--tenant",
-                tenant,
-                "--scopes",
-                "chat,documents:write,admin",
-                "--state-dir",
-                str(self.stack.state_dir),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "AWS_ENDPOINT"))},
-            check=False,
-        )
-        assert created.returncode == 0, created.stderr
-        return created.stdout.strip().splitlines()[-1]
+        return self.stack.create_key(tenant, "--scopes", "chat,documents:write,admin")
 
     def decoy(self, secret: str) -> str:
         with self.stack.http(secret) as client:
@@ -182,7 +158,7 @@ class Conformance:
             **os.environ,
             "SCHEMATHESIS_HOOKS": "tests.e2e.test_conformance",
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-            OWN_KEY_ENV: key_id_of(secret),
+            OWN_KEY_ENV: parse_api_key(secret),
             DECOY_KEY_ENV: self.decoy(secret),
         }
         return subprocess.run(
@@ -194,18 +170,15 @@ class Conformance:
 def conformance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conformance]:
     workdir = tmp_path_factory.mktemp("conformance")
     with MockUpstream(Behaviour(seed=1)) as upstream:
-        models = workdir / "models.yaml"
-        models.write_text(
-            "models:\n"
-            "  default:\n"
-            "    provider: openai\n"
-            f"    base_url: {upstream.base_url}\n"
-            "    model: mock\n"
+        default = {
+            "provider": "openai",
+            "base_url": upstream.base_url,
+            "model": "mock",
             # More than any conversation within the body limit holds (see the module's docstring).
-            "    context_window: 16000000\n"
-            "    max_output_tokens: 64\n"
-        )
-        stack = start_stack(workdir, models_file=models)
+            "context_window": 16_000_000,
+            "max_output_tokens": 64,
+        }
+        stack = start_strata_with_models(workdir, {"default": default})
         try:
             yield Conformance(stack, workdir)
         finally:
@@ -232,7 +205,7 @@ def assert_clean(run: subprocess.CompletedProcess[str]) -> None:
 def assert_key_intact(stack: RunningStack, secret: str) -> None:
     """The run cannot have changed the key it used (see ``before_call``)."""
     with stack.http(secret) as client:
-        response = client.get(f"/v1/keys/{key_id_of(secret)}")
+        response = client.get(f"/v1/keys/{parse_api_key(secret)}")
     assert response.status_code == 200, response.text
     assert response.json()["revoked_at"] is None
     assert response.json()["scopes"] == ["admin", "chat", "documents:write"]

@@ -5,10 +5,7 @@ tenant isolation, and logs that hold no secret."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +15,10 @@ import httpx
 import openai
 import pytest
 
+from bench.common import start_strata_with_models
 from bench.mock_upstream import Behaviour, MockUpstream
 from strata.inference import token_counter
-from tests.support import RunningStack, start_stack, wait_until
+from tests.support import RunningStack, wait_until
 
 ANSWER = "".join(f"tok{i} " for i in range(20))
 QUESTION = [{"role": "user", "content": "What do kangaroos eat?"}]
@@ -32,21 +30,8 @@ class Gateway:
     stack: RunningStack
     upstream: MockUpstream
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "AWS_ENDPOINT"))}
-        return subprocess.run(
-            [sys.executable, "-m", "strata_local.cli", *args, "--state-dir", str(self.stack.state_dir)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=environment,
-            check=False,
-        )
-
     def key(self, tenant: str, *options: str) -> str:
-        created = self.cli("keys", "create", "--tenant", tenant, *options)
-        assert created.returncode == 0, created.stderr
-        secret = created.stdout.strip().splitlines()[-1]
+        secret = self.stack.create_key(tenant, *options)
         assert secret.startswith("sk-strata-")
         return secret
 
@@ -64,17 +49,14 @@ class Gateway:
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("gateway")
     with MockUpstream(Behaviour(seed=3)) as upstream:
-        models = workdir / "models.yaml"
-        models.write_text(
-            "models:\n"
-            "  default:\n"
-            "    provider: openai\n"
-            f"    base_url: {upstream.base_url}\n"
-            "    model: mock\n"
-            "    context_window: 8192\n"
-            "    max_output_tokens: 64\n"
-        )
-        stack = start_stack(workdir, models_file=models, env={"STRATA_LOG_CONTENT": "true"})
+        default = {
+            "provider": "openai",
+            "base_url": upstream.base_url,
+            "model": "mock",
+            "context_window": 8192,
+            "max_output_tokens": 64,
+        }
+        stack = start_strata_with_models(workdir, {"default": default}, env={"STRATA_LOG_CONTENT": "true"})
         try:
             yield Gateway(stack, upstream)
         finally:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 
 import httpx
@@ -163,23 +161,7 @@ def test_bad_documents_fail_with_a_reason_without_blocking_their_batch_and_end_i
 
 
 def test_keys_created_with_the_cli_belong_to_their_tenant_only(stack: RunningStack) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "strata_local.cli",
-            "keys",
-            "create",
-            "--tenant",
-            "acme",
-            "--state-dir",
-            str(stack.state_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={k: v for k, v in __import__("os").environ.items() if not k.startswith(("STRATA_", "AWS_ENDPOINT"))},
-    )
+    result = stack.cli("keys", "create", "--tenant", "acme")
     assert result.returncode == 0, result.stderr
     secret = result.stdout.strip().splitlines()[-1]
     assert secret.startswith("sk-strata-")
@@ -190,22 +172,7 @@ def test_keys_created_with_the_cli_belong_to_their_tenant_only(stack: RunningSta
     with stack.http(secret) as client:
         assert client.get("/v1/documents").json()["data"] == []
 
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "strata_local.cli",
-            "keys",
-            "create",
-            "--tenant",
-            "Not A Tenant",
-            "--state-dir",
-            str(stack.state_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = stack.cli("keys", "create", "--tenant", "Not A Tenant")
     assert bad.returncode == 2
     assert "invalid tenant" in bad.stderr
 
