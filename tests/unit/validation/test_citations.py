@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+from strata.validation import CitationCheck
+from tests.fakes import hit
+
+SOURCES = [hit("kangaroo", 0, 0.9), hit("wombat", 1, 0.5), hit("emu", 2, 0.3)]
+
+
+def run(chunks: list[str]) -> tuple[str, CitationCheck]:
+    check = CitationCheck(SOURCES)
+    out = [check.feed(chunk) for chunk in chunks]
+    out.append(check.finish())
+    return "".join(out), check
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected", "removed"),
+    [
+        ("Kangaroos eat grass [1].", "Kangaroos eat grass [1].", 0),
+        ("Kangaroos eat grass [7].", "Kangaroos eat grass.", 1),
+        ("Grass [1, 7] and roots [2][9].", "Grass [1] and roots [2].", 2),
+        ("Grass [ 3 ].", "Grass [3].", 0),
+        ("Arrays [a] and [] stay.", "Arrays [a] and [] stay.", 0),
+        ("Never [0] nor [12]", "Never nor", 2),
+    ],
+)
+def test_markers_pointing_at_no_given_source_are_removed_and_counted(answer: str, expected: str, removed: int) -> None:
+    text, check = run([answer])
+    assert text == expected
+    assert check.removed == removed
+
+
+def test_a_marker_split_across_chunks_is_held_until_whole() -> None:
+    answer = "Kangaroos eat grass [12] and shrubs [2]."
+    for cut in range(1, len(answer)):
+        for second in range(cut, len(answer)):
+            chunks = [answer[:cut], answer[cut:second], answer[second:]]
+            check = CitationCheck(SOURCES)
+            emitted = [check.feed(chunk) for chunk in chunks] + [check.finish()]
+            assert "".join(emitted) == "Kangaroos eat grass and shrubs [2]."
+            assert not any("12" in piece or piece.endswith("[1") for piece in emitted)
+
+
+def test_the_citations_say_which_given_sources_the_answer_cites() -> None:
+    _, check = run(["Grass [1", "] and burrows [3]."])
+    assert [(c.index, c.document_id, c.referenced) for c in check.citations] == [
+        (1, "kangaroo", True),
+        (2, "wombat", False),
+        (3, "emu", True),
+    ]
