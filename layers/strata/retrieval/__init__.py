@@ -16,6 +16,7 @@ from strata.retrieval.hybrid import HybridConfig
 from strata.retrieval.keywords import fts5_match_expression, keyword_terms
 from strata.retrieval.local import LocalVectorStore
 from strata.retrieval.opensearch import OpenSearchVectorStore, client_for
+from strata.retrieval.query import is_follow_up, search_query
 from strata.retrieval.retriever import QueryEmbedder, Retriever
 from strata.retrieval.types import ChunkRecord, SearchHit, SearchMode
 
@@ -38,5 +39,7 @@ __all__ = (
     "build_vector_store",
     "client_for",
     "fts5_match_expression",
+    "is_follow_up",
     "keyword_terms",
+    "search_query",
 )

@@ -161,8 +161,10 @@ class LocalVectorStore(VectorStore):
         with self._read() as conn:
             if request.vector is not None:
                 check_dimension(len(request.vector), self._stored_dimension(conn), "query_vector", InvalidQueryError)
-            ranked = self._rank(conn, request)
-            return self._load_hits(conn, ranked[: request.k])
+            loaded = self._load_hits(conn, self._rank(conn, request)[: request.k])
+            if request.vector is not None and loaded:
+                return self._with_similarity(conn, request, loaded)
+            return [hit for _, hit in loaded]
 
     # -- search -------------------------------------------------------------------------------
 
@@ -212,6 +214,23 @@ class LocalVectorStore(VectorStore):
         order = np.lexsort((ids, -cosines))  # best first; ties by insertion order
         return {int(ids[i]): cosine_score(float(cosines[i])) for i in order}
 
+    def _with_similarity(
+        self, conn: sqlite3.Connection, request: SearchRequest, loaded: list[tuple[int, SearchHit]]
+    ) -> list[SearchHit]:
+        assert request.vector is not None
+        matrix = self._tenant_matrix(conn, request.tenant)
+        query = np.asarray(request.vector, dtype=np.float32)
+        query /= np.linalg.norm(query)
+        chunk_ids = np.asarray([chunk_id for chunk_id, _ in loaded])
+        # The matrix is read ORDER BY id, so a chunk's row is found by binary search.
+        rows = np.minimum(np.searchsorted(matrix.ids, chunk_ids), matrix.ids.size - 1)
+        cosines = np.clip(matrix.unit_vectors[rows] @ query, -1.0, 1.0)
+        found = matrix.ids[rows] == chunk_ids
+        return [
+            hit.model_copy(update={"similarity": float(cosine)}) if ok else hit
+            for (_, hit), cosine, ok in zip(loaded, cosines, found, strict=True)
+        ]
+
     def _tenant_matrix(self, conn: sqlite3.Connection, tenant: str) -> _TenantMatrix:
         version = self._version(conn, tenant)
         with self._cache_lock:
@@ -231,7 +250,7 @@ class LocalVectorStore(VectorStore):
                     self._cache.pop(next(iter(self._cache)))
         return matrix
 
-    def _load_hits(self, conn: sqlite3.Connection, ranked: list[tuple[int, float]]) -> list[SearchHit]:
+    def _load_hits(self, conn: sqlite3.Connection, ranked: list[tuple[int, float]]) -> list[tuple[int, SearchHit]]:
         if not ranked:
             return []
         rows = conn.execute(
@@ -239,7 +258,7 @@ class LocalVectorStore(VectorStore):
             (json.dumps([chunk_id for chunk_id, _ in ranked]),),
         ).fetchall()
         by_id = {row[0]: row for row in rows}
-        return [_hit(by_id[chunk_id], score) for chunk_id, score in ranked if chunk_id in by_id]
+        return [(chunk_id, _hit(by_id[chunk_id], score)) for chunk_id, score in ranked if chunk_id in by_id]
 
     # -- writes -------------------------------------------------------------------------------
 

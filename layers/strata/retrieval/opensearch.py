@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from strata.retrieval.base import DocumentKey, SearchRequest, VectorStore, check_dimension
 from strata.retrieval.exceptions import (
     InvalidChunkError,
@@ -219,7 +221,26 @@ class OpenSearchVectorStore(VectorStore):
         body, params = self.search_body(request)
         with self._errors():
             response = self.client.search(index=self.index, body=body, **params)
-        return self._hits(response, request)
+        hits = self._hits(response, request)
+        if request.vector is not None and hits:
+            hits = self._with_similarity(request, hits)
+        return hits
+
+    def _with_similarity(self, request: SearchRequest, hits: list[SearchHit]) -> list[SearchHit]:
+        """The query's cosine to each hit. A k-NN score is ``(1 + cos) / 2``; a hybrid score is
+        normalized, so the top hits' vectors are read back (one small request, k documents)."""
+        if request.mode is SearchMode.VECTOR:
+            return [hit.model_copy(update={"similarity": 2.0 * hit.score - 1.0}) for hit in hits]
+        ids = [chunk_id(hit) for hit in hits]
+        body = {"size": len(ids), "query": {"ids": {"values": ids}}, "_source": [VECTOR_FIELD]}
+        with self._errors():
+            vectors = self.client.search(index=self.index, body=body)
+        by_id = {raw["_id"]: raw.get("_source", {}).get(VECTOR_FIELD) for raw in vectors["hits"]["hits"]}
+        query = _unit(request.vector)
+        return [
+            hit.model_copy(update={"similarity": float(np.dot(_unit(by_id[i]), query))}) if by_id.get(i) else hit
+            for hit, i in zip(hits, ids, strict=True)
+        ]
 
     # -- request bodies -----------------------------------------------------------------------
 
@@ -310,7 +331,13 @@ class OpenSearchVectorStore(VectorStore):
             raise VectorStoreError(f"OpenSearch rejected the request ({exc.status_code}): {exc.error}") from exc
 
 
-def chunk_id(chunk: ChunkRecord) -> str:
+def _unit(vector: Sequence[float]) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    norm = np.linalg.norm(array)
+    return array / norm if norm else array
+
+
+def chunk_id(chunk: ChunkRecord | SearchHit) -> str:
     """The ``_id`` of a chunk: a hash of (tenant, document, position), unambiguous and stable."""
     key = json.dumps([chunk.tenant, chunk.document_id, chunk.chunk_index], ensure_ascii=False)
     return hashlib.sha256(key.encode()).hexdigest()

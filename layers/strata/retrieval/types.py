@@ -41,3 +41,7 @@ class SearchHit(BaseModel):
     char_start: int
     char_end: int
     score: float
+    # The query's cosine similarity to the chunk, in [-1, 1], whatever the mode's score: an
+    # absolute measure of relevance (hybrid scores are normalized per query, so the best hit of
+    # an unrelated query still scores 1.0). None when the search had no query vector.
+    similarity: float | None = None

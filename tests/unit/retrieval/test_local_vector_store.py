@@ -104,6 +104,27 @@ def test_local_store_vector_scores_use_the_opensearch_cosinesimil_scale(store: L
     ]
 
 
+def test_local_store_hits_carry_the_querys_cosine_whatever_the_modes_score(store: LocalVectorStore) -> None:
+    store.upsert(
+        [
+            chunk("acme", "d", 0, "kangaroo grass diet", [1, 0, 0, 0]),
+            chunk("acme", "d", 1, "kangaroo pouch", [0.6, 0.8, 0, 0]),
+            *fillers("acme"),
+        ]
+    )
+
+    hybrid = store.search(tenant="acme", query_text="kangaroo", query_vector=[1, 0, 0, 0], k=2)
+    keyword = store.search(tenant="acme", query_text="kangaroo", query_vector=None, k=2, mode=SearchMode.KEYWORD)
+
+    # The hybrid score is normalized per query (the best hit scores about 1.0 however unrelated);
+    # the similarity is the absolute cosine, for a relevance floor.
+    assert {hit.text: pytest.approx(hit.similarity, abs=1e-6) for hit in hybrid} == {
+        "kangaroo grass diet": 1.0,
+        "kangaroo pouch": 0.6,
+    }
+    assert [hit.similarity for hit in keyword] == [None, None]
+
+
 @pytest.mark.parametrize("mode", ALL_MODES)
 def test_local_store_never_returns_another_tenants_chunks(store: LocalVectorStore, mode: SearchMode) -> None:
     # Same document id, same text, same vector: only the tenant differs.

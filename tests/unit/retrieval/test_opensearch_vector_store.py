@@ -228,10 +228,12 @@ def test_opensearch_vector_search_filters_inside_the_knn_clause(
             }
         },
     }
-    assert hits == [
+    assert [hit.model_copy(update={"similarity": None}) for hit in hits] == [
         SearchHit(**source("a", 0), score=0.97),
         SearchHit(**source("b", 2), score=0.81),
     ]
+    # A k-NN score is (1 + cos) / 2: the cosine comes back as the hit's similarity, with no request more.
+    assert [hit.similarity for hit in hits] == pytest.approx([0.94, 0.62])
 
 
 def test_opensearch_keyword_search_is_a_filtered_match_on_the_query_terms(
@@ -259,11 +261,26 @@ def test_opensearch_keyword_search_without_terms_sends_nothing(
 def test_opensearch_hybrid_search_uses_the_pipeline_and_keeps_the_top_k(
     store: OpenSearchVectorStore, fake: FakeOpenSearch
 ) -> None:
-    fake.replies[("POST", f"/{INDEX}/_search")] = search_reply(*(source("a", i) for i in range(6)))
+    vectors = {chunk_id(chunk("a", i, "")): [0.0, 1.0, 0.0] if i == 1 else [1.0, 0.0, 0.0] for i in range(6)}
+
+    def reply(request: Request) -> Reply:
+        if "ids" in request.body["query"]:  # the top hits' vectors, read back for their similarity
+            wanted = request.body["query"]["ids"]["values"]
+            return 200, {"hits": {"hits": [{"_id": i, "_source": {"vector": vectors[i]}} for i in wanted]}}
+        return search_reply(*(source("a", i) for i in range(6)))
+
+    fake.replies[("POST", f"/{INDEX}/_search")] = reply
 
     hits = store.search(tenant="acme", query_text="refund policy", query_vector=[0, 1, 0], k=3)
 
-    request = fake.only("POST", f"/{INDEX}/_search")
+    request, read_back = [r for r in fake.requests if r.path == f"/{INDEX}/_search"]
+    assert read_back.body == {
+        "size": 3,
+        "query": {"ids": {"values": [chunk_id(hit) for hit in hits]}},
+        "_source": ["vector"],
+    }
+    # Hybrid scores are normalized per query; the similarity is the absolute cosine.
+    assert [hit.similarity for hit in hits] == pytest.approx([0.0, 1.0, 0.0])
     tenant_filter = [{"term": {"tenant": "acme"}}]
     assert request.params["search_pipeline"] == PIPELINE
     assert request.body["size"] == 20  # the candidate depth, as the local store uses
