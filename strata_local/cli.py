@@ -1,5 +1,6 @@
-"""The ``strata`` command: ``strata dev`` runs the local stack; ``strata keys`` and ``strata limits``
-manage keys and tenant limits in the tables the environment points at (the local stack's, or AWS)."""
+"""The ``strata`` command: ``strata dev`` runs the local stack; ``strata keys``, ``strata limits`` and
+``strata prompts`` manage keys, tenant limits and prompt templates in the tables the environment
+points at (the local stack's, or AWS)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     show_limits.add_argument("--tenant", required=True)
     show_limits.set_defaults(run=_show_limits)
 
-    for command in (create, listing, revoke, set_limits, show_limits):
+    prompt_commands = _add_prompt_commands(commands)
+
+    for command in (create, listing, revoke, set_limits, show_limits, *prompt_commands):
         command.add_argument(
             "--state-dir",
             type=Path,
@@ -129,13 +132,14 @@ def _positive(value: str) -> int:
 def _admin(args: argparse.Namespace, action: Callable[[Settings], str]) -> int:
     """Run an admin action against the tables the local environment (or AWS) points at."""
     from strata.auth import AuthError, InvalidTenantError, KeyNotFoundError
+    from strata.prompts import PromptsError
     from strata_local.env_file import load_env_file
 
     load_env_file(args.state_dir / "local.env")
     settings = Settings()
     try:
         print(action(settings))
-    except (InvalidTenantError, AuthError, KeyNotFoundError, RuntimeError, ValueError) as error:
+    except (InvalidTenantError, AuthError, KeyNotFoundError, PromptsError, RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # a table that cannot be reached: say where we looked
@@ -209,6 +213,190 @@ def _show_limits(args: argparse.Namespace) -> int:
 def _describe(limits: Any) -> str:
     parts = [f"{name}={value if value is not None else 'unlimited'}" for name, value in limits.model_dump().items()]
     return ", ".join(parts)
+
+
+def _add_prompt_commands(commands: Any) -> list[argparse.ArgumentParser]:
+    """``strata prompts ...``; returns the subcommands (each gets ``--state-dir``)."""
+    prompts = commands.add_parser("prompts", help="prompt templates: versions, labels, rendering")
+    actions = prompts.add_subparsers(dest="prompts_command", required=True)
+
+    create = actions.add_parser("create", help="create the next version of a prompt (1 for a new name)")
+    create.add_argument("name")
+    create.add_argument("--tenant", required=True)
+    source = create.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help="read the template (Jinja2) from FILE")
+    source.add_argument("--template", help="the template (Jinja2) itself")
+    create.add_argument("--description", default="")
+    create.add_argument(
+        "--variable",
+        dest="variables",
+        type=_prompt_variable,
+        action="append",
+        default=[],
+        metavar="NAME[=DEFAULT]",
+        help="a variable the template uses; with a default it is optional (repeat for each)",
+    )
+    create.add_argument(
+        "--label", dest="labels", action="append", default=[], help="point this label at the new version"
+    )
+    create.set_defaults(run=_create_prompt)
+
+    listing = actions.add_parser("list", help="the latest version of each of a tenant's prompts")
+    listing.add_argument("--tenant", required=True)
+    listing.set_defaults(run=_list_prompts)
+
+    show = actions.add_parser("show", help="one version of a prompt (the latest by default)")
+    show.add_argument("name")
+    show.add_argument("--tenant", required=True)
+    _add_version_or_label(show)
+    show.set_defaults(run=_show_prompt)
+
+    versions = actions.add_parser("versions", help="every version of a prompt, with its labels")
+    versions.add_argument("name")
+    versions.add_argument("--tenant", required=True)
+    versions.set_defaults(run=_prompt_versions)
+
+    label = actions.add_parser("label", help="point a label at a version (move it back to roll back)")
+    label.add_argument("name")
+    label.add_argument("label")
+    label.add_argument("version", type=_positive)
+    label.add_argument("--tenant", required=True)
+    label.set_defaults(run=_label_prompt)
+
+    render = actions.add_parser(
+        "render", help="print a prompt rendered as a chat request would get it (production, else the latest)"
+    )
+    render.add_argument("name")
+    render.add_argument("--tenant", required=True)
+    _add_version_or_label(render)
+    render.add_argument("--var", dest="values", type=_key_value, action="append", default=[], metavar="KEY=VALUE")
+    render.set_defaults(run=_render_prompt)
+    return [create, listing, show, versions, label, render]
+
+
+def _add_version_or_label(command: argparse.ArgumentParser) -> None:
+    which = command.add_mutually_exclusive_group()
+    which.add_argument("--version", type=_positive, default=None)
+    which.add_argument("--label", default=None)
+
+
+def _prompt_variable(value: str) -> Any:
+    from strata.prompts import PromptVariable, validate_variable_name
+
+    name, has_default, default = value.partition("=")
+    try:
+        validate_variable_name(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(getattr(error, "reason", str(error))) from None
+    return PromptVariable(name=name, default=default if has_default else None)
+
+
+def _key_value(value: str) -> tuple[str, str]:
+    key, has_value, text = value.partition("=")
+    if not has_value or not key:
+        raise argparse.ArgumentTypeError(f"{value!r} is not KEY=VALUE")
+    return key, text
+
+
+def _create_prompt(args: argparse.Namespace) -> int:
+    from strata.prompts import build_prompt_store
+
+    if args.file is not None:
+        try:
+            template = args.file.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"error: cannot read {args.file}: {error}", file=sys.stderr)
+            return 2
+    else:
+        template = args.template
+
+    def create(settings: Settings) -> str:
+        prompt = build_prompt_store(settings).create(
+            args.tenant,
+            args.name,
+            template,
+            description=args.description,
+            variables=args.variables,
+            labels=args.labels,
+        )
+        labels = f" (labels: {', '.join(prompt.labels)})" if prompt.labels else ""
+        return f"created prompt {prompt.name} version {prompt.version} for tenant {prompt.tenant}{labels}"
+
+    return _admin(args, create)
+
+
+def _list_prompts(args: argparse.Namespace) -> int:
+    from strata.prompts import build_prompt_store
+
+    def listing(settings: Settings) -> str:
+        rows = [
+            f"{p.name:<24} v{p.version:<6} {','.join(p.labels) or '-':<24} {p.description}".rstrip()
+            for p in build_prompt_store(settings).list(args.tenant)
+        ]
+        return "\n".join(rows) if rows else f"no prompts for tenant {args.tenant}"
+
+    return _admin(args, listing)
+
+
+def _show_prompt(args: argparse.Namespace) -> int:
+    from strata.prompts import build_prompt_store
+
+    def show(settings: Settings) -> str:
+        prompt = build_prompt_store(settings).get(args.tenant, args.name, args.version, label=args.label)
+        variables = ", ".join(
+            f"{v.name} (default {v.default!r})"
+            if v.default is not None
+            else f"{v.name} ({'required' if v.required else 'optional'})"
+            for v in prompt.variables
+        )
+        lines = [
+            f"prompt {prompt.name} version {prompt.version} (tenant {prompt.tenant})",
+            f"labels: {', '.join(prompt.labels) or '-'}",
+            f"variables: {variables or '-'}",
+            f"created: {prompt.created_at.isoformat()}" + (f" by {prompt.created_by}" if prompt.created_by else ""),
+        ]
+        if prompt.description:
+            lines.append(f"description: {prompt.description}")
+        return "\n".join([*lines, "---", prompt.template.removesuffix("\n")])
+
+    return _admin(args, show)
+
+
+def _prompt_versions(args: argparse.Namespace) -> int:
+    from strata.prompts import build_prompt_store
+
+    def versions(settings: Settings) -> str:
+        return "\n".join(
+            f"v{p.version:<6} {p.created_at:%Y-%m-%d %H:%M:%S} {','.join(p.labels) or '-':<24} {p.description}".rstrip()
+            for p in build_prompt_store(settings).versions(args.tenant, args.name)
+        )
+
+    return _admin(args, versions)
+
+
+def _label_prompt(args: argparse.Namespace) -> int:
+    from strata.prompts import build_prompt_store
+    from strata.prompts.store import DEFAULT_LABEL_TTL_S
+
+    def label(settings: Settings) -> str:
+        moved = build_prompt_store(settings).set_label(args.tenant, args.name, args.label, args.version)
+        was = "" if moved.previous_version is None else f" (was version {moved.previous_version})"
+        return (
+            f"label {moved.label} of prompt {moved.name} now points at version {moved.version}{was}; "
+            f"chat requests get it within {DEFAULT_LABEL_TTL_S:g} s"
+        )
+
+    return _admin(args, label)
+
+
+def _render_prompt(args: argparse.Namespace) -> int:
+    from strata.prompts import build_prompt_store, render_prompt
+
+    def render(settings: Settings) -> str:
+        prompt = build_prompt_store(settings).resolve(args.tenant, args.name, version=args.version, label=args.label)
+        return render_prompt(prompt, dict(args.values)).removesuffix("\n")
+
+    return _admin(args, render)
 
 
 def _openapi(_: argparse.Namespace) -> int:

@@ -52,6 +52,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v1/prompts", "api"),
     RouteSpec("POST", "/v1/prompts", "api", Scope.ADMIN),
     RouteSpec("GET", "/v1/prompts/{name}", "api"),
+    RouteSpec("GET", "/v1/prompts/{name}/versions", "api"),
+    RouteSpec("PUT", "/v1/prompts/{name}/labels/{label}", "api", Scope.ADMIN),
     RouteSpec("DELETE", "/v1/prompts/{name}", "api", Scope.ADMIN),
     RouteSpec("GET", "/v1/keys", "api", Scope.ADMIN),
     RouteSpec("POST", "/v1/keys", "api", Scope.ADMIN),

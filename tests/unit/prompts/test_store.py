@@ -10,7 +10,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from strata.prompts import InvalidPromptError, PromptConflictError, PromptNotFoundError, PromptStore
+from strata.prompts import (
+    InvalidPromptError,
+    PromptConflictError,
+    PromptNotFoundError,
+    PromptStore,
+    PromptVariable,
+)
 from strata_local.aws import create_tables
 
 
@@ -176,3 +182,57 @@ def test_bad_names_templates_and_descriptions_are_refused(
 
 def test_a_template_of_exactly_32_kib_is_accepted(store: PromptStore) -> None:
     assert store.create("acme", "a" * 64, "x" * 32 * 1024).version == 1
+
+
+def test_the_declared_variables_are_stored_with_the_version(store: PromptStore) -> None:
+    variables = [
+        PromptVariable(name="product", description="what we support"),
+        PromptVariable(name="tone", default="kind"),
+    ]
+    created = store.create("acme", "p", "{{ product }}, {{ tone }}", variables=variables)
+    store.create("acme", "p", "no variables")
+
+    assert store.get("acme", "p", 1).variables == variables == created.variables
+    assert store.get("acme", "p", 1).variables[1].required is False
+    assert store.get("acme", "p").variables == []
+
+
+def test_a_version_stored_before_variables_existed_reads_as_declaring_none(store: PromptStore, table: Any) -> None:
+    table.put_item(
+        Item={
+            "tenant": "acme",
+            "prompt_version": "old#000001",
+            "name": "old",
+            "version": 1,
+            "template": "Be brief.\n{sources}",
+            "created_at": "2025-01-01T00:00:00Z",
+        }
+    )
+
+    assert (store.get("acme", "old").variables, store.get("acme", "old").labels) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("template", "variables", "param", "named"),
+    [
+        ("{{ a }} {{ b }}", ["a"], "template", "'b'"),
+        ("{{ a }}", ["a", "b"], "variables", "'b'"),
+        ("{{ a }}", ["a", "a"], "variables", "'a' is declared twice"),
+        ("{{ a }}", ["a", "1a"], "variables", "'1a' is not a variable name"),
+        ("{{ a }", ["a"], "template", "line 1"),
+    ],
+)
+def test_a_template_and_variables_that_do_not_match_are_refused(
+    store: PromptStore, template: str, variables: list[str], param: str, named: str
+) -> None:
+    with pytest.raises(InvalidPromptError, match=named) as raised:
+        store.create("acme", "p", template, variables=[PromptVariable(name=name) for name in variables])
+    assert raised.value.param == param
+    assert store.list("acme") == []
+
+
+def test_bad_labels_on_create_are_refused_before_anything_is_written(store: PromptStore) -> None:
+    with pytest.raises(InvalidPromptError) as raised:
+        store.create("acme", "p", "t", labels=["production", "Not A Label"])
+    assert raised.value.param == "labels"
+    assert store.list("acme") == []
