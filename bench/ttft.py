@@ -24,8 +24,9 @@ import httpx
 from bench.common import DATASET, machine, median, time_to_first_token
 from strata.config import Settings
 from strata.documents import document_id_for
-from strata.inference import SageMakerEmbedder
+from strata.inference import Message, SageMakerEmbedder, token_counter
 from strata.prompts import assemble_prompt
+from strata.prompts.templates import BUILTIN_INSTRUCTIONS
 from strata.retrieval import LocalVectorStore, Retriever, SearchMode
 from strata_local.harness import RunningStack, start_stack
 
@@ -48,7 +49,20 @@ def rag_messages(stack: RunningStack, settings: Settings, user: list[dict]) -> l
             k=settings.retrieval_k,
             mode=SearchMode(settings.retrieval_mode),
         )
-    return assemble_prompt(user, hits, max_context_chars=settings.max_context_chars).messages
+    return prompt_messages(settings, hits)
+
+
+def prompt_messages(settings: Settings, hits: list) -> list[dict]:
+    """The messages the chat function sends for ``QUESTION`` with ``hits``: the built-in prompt,
+    fitted into the local model's window by its tokenizer."""
+    prompt = assemble_prompt(
+        instructions=BUILTIN_INSTRUCTIONS,
+        conversation=[Message("user", QUESTION)],
+        hits=[h for h in hits if h.similarity is None or h.similarity >= settings.retrieval_min_similarity],
+        counter=token_counter(settings.chat_tokenizer),
+        budget=settings.chat_context_window - settings.max_output_tokens,
+    )
+    return [{"role": m.role, "content": m.content} for m in prompt.messages]
 
 
 def main() -> None:
@@ -71,7 +85,7 @@ def main() -> None:
             stack.wait_for_status(document_id_for(key), "indexed")
             model_url = f"{stack.env['STRATA_SAGEMAKER_RUNTIME_URL']}/invocations"
             auth = {"Authorization": f"Bearer {stack.env['STRATA_API_KEY']}"}
-            plain = assemble_prompt(user, [], max_context_chars=settings.max_context_chars).messages
+            plain = prompt_messages(settings, [])
             stack_url = f"{stack.api_url}/chat/completions"
             calls = {
                 "direct": (model_url, {"messages": plain, **common}, {}),

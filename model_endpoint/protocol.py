@@ -93,6 +93,9 @@ class ChatCompletionRequest(_Request):
     seed: int | None = None
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
+    # vLLM's extension: > 1 makes tokens already in the prompt or the answer less likely, which
+    # keeps a small model from repeating a sentence until the token cap.
+    repetition_penalty: Annotated[float, Field(gt=0.0, le=2.0)] = 1.0
     n: Annotated[int, Field(ge=1, le=1)] = 1
     # vLLM's extensions for prefilling the answer: with continue_final_message the last
     # (assistant) message is left open and the model goes on writing it, rather than a new turn

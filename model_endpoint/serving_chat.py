@@ -198,6 +198,7 @@ def _to_params(request: ChatCompletionRequest) -> ChatParams:
         seed=request.seed,
         presence_penalty=request.presence_penalty,
         frequency_penalty=request.frequency_penalty,
+        repetition_penalty=request.repetition_penalty,
         add_generation_prompt=request.generation_prompt(),
         continue_final_message=request.continue_final_message,
     )

@@ -68,6 +68,27 @@ class ScriptedModel(ChatProvider):
         return Completion("".join(self.tokens), "stop", Usage(11, len(self.tokens)), self.name)
 
 
+class ScriptedAnswers(ChatProvider):
+    """A model target that gives the next of its answers (token lists) on each call."""
+
+    def __init__(self, answers: list[list[str]], *, name: str = "default") -> None:
+        super().__init__(name)
+        self.answers = answers
+        self.requests: list[ChatRequest] = []
+
+    def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        tokens = self.answers[len(self.requests)]
+        self.requests.append(request)
+        yield from (TextDelta(token) for token in tokens)
+        yield Usage(prompt_tokens=11, completion_tokens=len(tokens))
+        yield Finish("stop")
+
+    def complete(self, request: ChatRequest) -> Completion:
+        tokens = self.answers[len(self.requests)]
+        self.requests.append(request)
+        return Completion("".join(tokens), "stop", Usage(11, len(tokens)), self.name)
+
+
 def router_for(*providers: ChatProvider, **target: Any) -> InferenceRouter:
     """A router whose aliases are the providers' names (the first falls back to the others)."""
     names = [provider.name for provider in providers]

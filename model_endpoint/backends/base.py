@@ -45,6 +45,7 @@ class ChatParams:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0  # vLLM's and llama.cpp's multiplicative penalty; 1.0 is none
     # Render the assistant header after the messages, so the model starts a new answer.
     add_generation_prompt: bool = True
     # Leave the last (assistant) message open: the model continues its text, and only the new

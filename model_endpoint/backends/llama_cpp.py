@@ -178,6 +178,7 @@ class LlamaCppChatBackend(ChatBackend):
             top_p=self._default_top_p if params.top_p is None else params.top_p,
             frequency_penalty=params.frequency_penalty,
             presence_penalty=params.presence_penalty,
+            repeat_penalty=params.repetition_penalty,
         )
         try:
             for token in tokens:

@@ -61,7 +61,8 @@ class Authenticator:
             principal = self._jwt.verify(token)
         else:
             principal = self._keys.resolve(token)
-        return dataclasses.replace(principal, tenant_limits=self._tenants.get_limits(principal.tenant))
+        tenant = self._tenants.get(principal.tenant)
+        return dataclasses.replace(principal, tenant_limits=tenant.limits, redact_pii=tenant.redact_pii)
 
 
 def build_authenticator(settings: Settings) -> Authenticator:

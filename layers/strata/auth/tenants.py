@@ -1,7 +1,9 @@
-"""Per-tenant settings: the tenant's rate limits and daily token quota (the tenants table)."""
+"""Per-tenant settings (the tenants table): rate limits and daily token quota, and the tenant's
+answer policy (whether personal data in answers is redacted)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,16 +25,36 @@ def limits_from_item(value: Any) -> Limits:
     return Limits(**{name: int(number) for name, number in (value or {}).items()})
 
 
+@dataclass(frozen=True, slots=True)
+class TenantSettings:
+    limits: Limits
+    redact_pii: bool = True  # on unless the tenant opted out
+
+
 class TenantStore:
     """The tenants table, one item per tenant (partition key ``tenant``). Takes a boto3 Table."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
 
+    def get(self, tenant: str) -> TenantSettings:
+        """Everything the authorizer needs of a tenant, in one read; a tenant nobody configured
+        has no limits and the default policy."""
+        item = self._table.get_item(Key={"tenant": validate_tenant(tenant)}).get("Item") or {}
+        return TenantSettings(limits=limits_from_item(item.get("limits")), redact_pii=item.get("redact_pii", True))
+
     def get_limits(self, tenant: str) -> Limits:
         """The tenant's limits; a tenant nobody configured has none (every field unlimited)."""
-        item = self._table.get_item(Key={"tenant": validate_tenant(tenant)}).get("Item") or {}
-        return limits_from_item(item.get("limits"))
+        return self.get(tenant).limits
+
+    def set_pii_redaction(self, tenant: str, enabled: bool) -> None:
+        """Switch the redaction of personal data in the tenant's answers (on by default). Takes
+        effect once the authorizer's cached policy expires (60 s)."""
+        self._table.update_item(
+            Key={"tenant": validate_tenant(tenant)},
+            UpdateExpression="SET redact_pii = :enabled, updated_at = :now",
+            ExpressionAttributeValues={":enabled": enabled, ":now": datetime.now(UTC).isoformat()},
+        )
 
     def set_limits(self, tenant: str, limits: Limits) -> Limits:
         """Replace the tenant's limits as a whole (a ``None`` field becomes unlimited).

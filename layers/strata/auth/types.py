@@ -33,6 +33,7 @@ class Principal:
     scopes: frozenset[Scope] = frozenset(Scope)
     key_limits: Limits = field(default_factory=Limits)
     tenant_limits: Limits = field(default_factory=Limits)
+    redact_pii: bool = True  # the tenant's choice: personal data in answers is redacted unless it opts out
 
     def allows(self, scope: Scope | None) -> bool:
         return scope is None or scope in self.scopes
@@ -50,6 +51,7 @@ class Principal:
                 },
                 separators=(",", ":"),
             ),
+            "redact_pii": "true" if self.redact_pii else "false",
         }
 
     @classmethod
@@ -62,6 +64,7 @@ class Principal:
             scopes=frozenset(Scope(s) for s in (context.get("scopes") or "").split(",") if s),
             key_limits=Limits(**limits.get("key", {})),
             tenant_limits=Limits(**limits.get("tenant", {})),
+            redact_pii=context.get("redact_pii", "true") != "false",
         )
 
 

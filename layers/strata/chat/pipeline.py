@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 
 from strata.auth import Principal
-from strata.chat.exceptions import ContextWindowExceededError
 from strata.chat.protocol import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -21,9 +21,12 @@ from strata.chat.protocol import (
     ChunkChoice,
     ChunkDelta,
     CompletionChoice,
+    ContextInfo,
+    PromptUsed,
     ResponseMessage,
     StrataResponseExtension,
     UsageInfo,
+    ValidationReport,
 )
 from strata.chat.turn import ChatTurn, RequestContext
 from strata.config import Settings
@@ -43,10 +46,23 @@ from strata.inference import (
     token_counter,
 )
 from strata.observability import RequestLog, RequestRecord
-from strata.prompts import assemble_prompt
-from strata.retrieval import Retriever, SearchMode
+from strata.prompts import PromptStore, assemble_prompt, render_prompt
+from strata.prompts.templates import BUILTIN_PROMPT, NOT_IN_DOCUMENTS
+from strata.retrieval import Retriever, SearchHit, SearchMode, search_query
 from strata.throttle import RateLimiter, RateLimitExceededError
-from strata.validation import CitationCheck, outcome_of, validated
+from strata.validation import (
+    CitationCheck,
+    JsonAnswerError,
+    LoopGuard,
+    PiiRedactor,
+    StreamValidator,
+    answer_confidence,
+    check_json,
+    json_instructions,
+    outcome_of,
+    repair_instructions,
+    validated,
+)
 
 ROUTE = "POST /v1/chat/completions"
 _ROLES = {"developer": "system"}  # OpenAI's newer name for the system role
@@ -62,6 +78,7 @@ class ChatPipeline:
         cache: ResponseCache | None = None,
         limiter: RateLimiter | None = None,
         log: RequestLog | None = None,
+        prompts: PromptStore | None = None,
     ) -> None:
         self._retriever = retriever
         self.router = router
@@ -69,6 +86,7 @@ class ChatPipeline:
         self._cache = cache
         self._limiter = limiter
         self._log = log
+        self._prompts = prompts
 
     def start(self, request: ChatCompletionRequest, principal: Principal, context: RequestContext) -> ChatTurn:
         """A turn for ``request``; an unknown model is a 404 here, before anything runs."""
@@ -155,7 +173,13 @@ class ChatPipeline:
         self._admit(turn)
         hits = self._retrieve(turn)
         self._assemble(turn, hits)
-        return validated(self._infer(turn, streamed=streamed), turn.validators)
+        if turn.not_in_documents:
+            events: Iterator[ChatEvent] = stream_from_completion(Completion(NOT_IN_DOCUMENTS, "stop"))
+        elif turn.json_schema is not None:
+            events = self._infer_json(turn, turn.json_schema)
+        else:
+            events = self._infer(turn, streamed=streamed)
+        return validated(events, turn.validators)
 
     def _admit(self, turn: ChatTurn) -> None:
         """Reserve one request and the estimated tokens: the caller's messages counted with the
@@ -178,52 +202,90 @@ class ChatPipeline:
                 raise
         turn.timings.stage("admit")
 
-    def _retrieve(self, turn: ChatTurn) -> list:
+    def _retrieve(self, turn: ChatTurn) -> list[SearchHit]:
+        """The tenant's sources for the question — a follow-up searched with the turns before it —
+        above the relevance floor. Found documents that are all below it mean the answer is not
+        in the documents: the model is not asked to make one up."""
         options = turn.request.strata.retrieval
-        question = turn.request.question()
-        hits = []
-        if options.enabled and question.strip():
-            hits = self._retriever.search(
+        query = search_query([(m.role, m.text()) for m in turn.request.messages])
+        hits: list[SearchHit] = []
+        if options.enabled and query.strip():
+            found = self._retriever.search(
                 tenant=turn.principal.tenant,
-                query=question,
+                query=query,
                 k=options.k or self._settings.retrieval_k,
                 mode=options.mode or SearchMode(self._settings.retrieval_mode),
                 document_ids=options.document_ids,
             )
+            floor = self._settings.retrieval_min_similarity
+            hits = [hit for hit in found if hit.similarity is None or hit.similarity >= floor]
+            turn.below_floor = len(found) - len(hits)
+            turn.not_in_documents = bool(found) and not hits
         turn.timings.stage("retrieve")
         return hits
 
-    def _assemble(self, turn: ChatTurn, hits: list) -> None:
+    def _assemble(self, turn: ChatTurn, hits: list[SearchHit]) -> None:
+        """The prompt's instructions (the tenant's prompt version, or the built-in one), the
+        sources and the conversation, fitted into the window less the answer's max_tokens."""
         request, target = turn.request, turn.target
+        instructions = self._instructions(turn)
+        schema = request.response_format.required_schema() if request.response_format else None
+        if schema is not None:
+            instructions += "\n\n" + json_instructions(schema)
+            turn.json_schema = schema
+        counter = token_counter(target.tokenizer)
+        max_tokens = self._max_tokens(turn)
         prompt = assemble_prompt(
-            [{"role": message.role, "content": message.text()} for message in request.messages],
-            hits,
-            max_context_chars=self._settings.max_context_chars,
+            instructions=instructions,
+            conversation=[Message(role=_ROLES.get(m.role, m.role), content=m.text()) for m in request.messages],
+            hits=hits,
+            counter=counter,
+            budget=target.context_window - max_tokens,
         )
-        messages = tuple(Message(role=_ROLES.get(m["role"], m["role"]), content=m["content"]) for m in prompt.messages)
-        turn.prompt_tokens = token_counter(target.tokenizer).count_messages(messages)
-        room = target.context_window - turn.prompt_tokens
-        if room < 1:
-            raise ContextWindowExceededError(
-                f"This model's maximum context length is {target.context_window} tokens; the messages and "
-                f"sources use {turn.prompt_tokens}. Shorten the messages."
-            )
         turn.prompt = prompt
+        turn.prompt_tokens = prompt.context.prompt_tokens
         turn.model_request = ChatRequest(
-            messages=messages,
-            max_tokens=min(self._max_tokens(turn), room),  # clamped to what the window has left
+            messages=prompt.messages,
+            max_tokens=max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
             stop=(request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ()),
             seed=request.seed,
         )
-        if self._cache is not None and request.strata.cache and is_cacheable(turn.model_request):
+        cacheable = self._cache is not None and request.strata.cache and not turn.not_in_documents
+        if cacheable and is_cacheable(turn.model_request):
             sources = [f"{h.document_id}:{h.chunk_index}:{_digest(h.text)}" for h in prompt.sources]
             turn.cache_key = cache_key(
                 tenant=turn.principal.tenant, alias=request.model, request=turn.model_request, sources=sources
             )
-        turn.validators = [CitationCheck(prompt.sources)]
+        turn.validators = self._validators(turn, prompt.sources)
         turn.timings.stage("assemble")
+
+    def _instructions(self, turn: ChatTurn) -> str:
+        """The selected prompt rendered with the request's variables; the tenant's ``default``
+        prompt at ``production`` when none is named, else the built-in one."""
+        selector = turn.request.strata.prompt
+        tenant = turn.principal.tenant
+        prompt = None
+        if self._prompts is not None:
+            if selector is not None and (selector.name != "default" or selector.version or selector.label):
+                prompt = self._prompts.resolve(tenant, selector.name, version=selector.version, label=selector.label)
+            else:
+                prompt = self._prompts.resolve_default(tenant)
+        prompt = prompt or BUILTIN_PROMPT
+        turn.prompt_used = PromptUsed(name=prompt.name, version=prompt.version)
+        return render_prompt(prompt, selector.variables if selector is not None else {})
+
+    def _validators(self, turn: ChatTurn, sources: list[SearchHit]) -> list[StreamValidator]:
+        """Loops cut, then invalid citation markers removed, then personal data redacted — last,
+        so that nothing an earlier stage lets through leaves unredacted. A JSON answer is checked
+        whole before it streams, and its arrays are not citation markers."""
+        validators: list[StreamValidator] = []
+        if turn.json_schema is None:
+            validators += [LoopGuard(), CitationCheck(sources)]
+        if turn.principal.redact_pii:
+            validators.append(PiiRedactor())
+        return validators
 
     def _infer(self, turn: ChatTurn, *, streamed: bool) -> Iterator[ChatEvent]:
         assert turn.model_request is not None
@@ -233,6 +295,41 @@ class ChatPipeline:
         if streamed:
             return self.router.stream(turn.request.model, turn.model_request, turn.outcome)
         return stream_from_completion(self.router.complete(turn.request.model, turn.model_request, turn.outcome))
+
+    def _infer_json(self, turn: ChatTurn, schema: dict) -> Iterator[ChatEvent]:
+        """The whole answer, checked against ``schema`` before any of it is sent; when it does not
+        match, one repair round (the answer and its errors sent back to the model), then a
+        ``JsonAnswerError``. A stream asking for JSON therefore starts when the JSON is whole."""
+        assert turn.model_request is not None
+        first = self._cached(turn) or self.router.complete(turn.request.model, turn.model_request, turn.outcome)
+        verdict = check_json(first.text, schema)
+        answer, usage = first, first.usage
+        if not verdict.valid:
+            messages = (
+                *turn.model_request.messages,
+                Message(role="assistant", content=first.text),
+                Message(role="user", content=repair_instructions(verdict.errors)),
+            )
+            counter = token_counter(turn.target.tokenizer)
+            room = turn.target.context_window - counter.count_messages(messages)
+            if room < 1:
+                raise JsonAnswerError([*verdict.errors, "no room left in the context window for a repair round"])
+            repair = replace(turn.model_request, messages=messages, max_tokens=min(turn.model_request.max_tokens, room))
+            answer = self.router.complete(turn.request.model, repair, turn.outcome)
+            usage = Usage(
+                usage.prompt_tokens + answer.usage.prompt_tokens,
+                usage.completion_tokens + answer.usage.completion_tokens,
+            )
+            verdict = check_json(answer.text, schema)
+            if not verdict.valid:
+                turn.status = "invalid_output"
+                raise JsonAnswerError(verdict.errors)
+            turn.json_outcome = "repaired"
+        else:
+            turn.json_outcome = "valid"
+        yield TextDelta(verdict.text)
+        yield usage
+        yield Finish(answer.finish_reason)
 
     def _settle(self, turn: ChatTurn) -> None:
         """Charge what was used — the reported usage of a complete answer; the prompt and the
@@ -273,10 +370,13 @@ class ChatPipeline:
             turn.finish_reason = event.reason
 
     def _complete(self, turn: ChatTurn) -> None:
-        """The answer ended normally: usage, the cache, the status."""
+        """The answer ended normally: usage, confidence, the cache, the status."""
         turn.finish_reason = turn.finish_reason or "stop"
         turn.usage = self._usage(turn)
         text = "".join(turn.answer)
+        if turn.prompt is not None and turn.json_schema is None and not turn.not_in_documents:
+            sources = [hit.text for hit in turn.prompt.sources]
+            turn.confidence = answer_confidence(text, sources, question=turn.request.question())
         cacheable = not turn.cache_hit and self._cache is not None and turn.cache_key is not None
         if cacheable and turn.finish_reason in ("stop", "length"):
             target = turn.outcome.target or turn.request.model
@@ -301,6 +401,8 @@ class ChatPipeline:
     def _usage(self, turn: ChatTurn) -> UsageInfo:
         """The upstream's counts where they cover the whole answer; ours (the same tokenizer) where
         the upstream reported none, or where a continuation means no one upstream saw it all."""
+        if turn.not_in_documents:  # answered without the model
+            return UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
         reported = turn.reported_usage if not turn.outcome.continued else Usage()
         prompt = reported.prompt_tokens or turn.prompt_tokens
         completion = reported.completion_tokens
@@ -318,17 +420,38 @@ class ChatPipeline:
         )
 
     def _extension(self, turn: ChatTurn) -> StrataResponseExtension:
-        citations = next((v.citations for v in turn.validators if isinstance(v, CitationCheck)), [])
+        check = next((v for v in turn.validators if isinstance(v, CitationCheck)), None)
+        redactor = next((v for v in turn.validators if isinstance(v, PiiRedactor)), None)
+        assert turn.prompt is not None
+        context = turn.prompt.context
         return StrataResponseExtension(
             request_id=turn.request_id,
-            citations=citations,
+            citations=check.citations if check is not None else [],
             cache_hit=turn.cache_hit,
             target=turn.outcome.target,
             failovers=turn.outcome.failovers,
+            prompt=turn.prompt_used,
+            context=ContextInfo(
+                sources_used=context.sources_used,
+                sources_dropped=context.sources_dropped,
+                sources_below_floor=turn.below_floor,
+                turns_dropped=context.turns_dropped,
+                prompt_tokens=context.prompt_tokens,
+                budget=context.budget,
+            ),
+            confidence=turn.confidence,
+            validation=ValidationReport(
+                citations_removed=check.removed if check is not None else 0,
+                redacted=dict(redactor.redactions) if redactor is not None else {},
+                response_format=turn.json_outcome,
+                loop_stopped=any(v.stopped for v in turn.validators),
+            ),
         )
 
     def _record(self, turn: ChatTurn, charged: UsageInfo) -> RequestRecord:
-        status = {"ok": 200, "client_disconnected": 200, "rate_limited": 429}.get(turn.status, 500)
+        status = {"ok": 200, "client_disconnected": 200, "rate_limited": 429, "invalid_output": 502}.get(
+            turn.status, 500
+        )
         outcome = turn.status
         if turn.status == "error" and turn.answer:
             outcome, status = "stream_broken", 200

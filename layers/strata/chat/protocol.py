@@ -14,11 +14,14 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     Strict,
     WithJsonSchema,
+    field_validator,
     model_serializer,
+    model_validator,
 )
 
+from strata.prompts.types import NAME_PATTERN
 from strata.retrieval import SearchMode
-from strata.validation import Citation
+from strata.validation import Citation, check_json_schema
 
 
 def _valid_unicode(text: str) -> str:
@@ -106,8 +109,26 @@ class RetrievalOptions(_Strict):
     document_ids: list[Text] | None = Field(default=None, max_length=100)
 
 
+class PromptSelector(_Strict):
+    """Which of the tenant's prompts to use: a pinned ``version``, a ``label``, or neither (the
+    ``production`` label, else the latest version). The name ``default`` without a stored
+    prompt means the built-in one."""
+
+    name: Annotated[Text, Field(pattern=NAME_PATTERN.pattern)] = "default"
+    version: integer(Ge(1)) | None = None
+    label: Text | None = None
+    variables: dict[Text, Text] = Field(default_factory=dict, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_way_to_pick(self) -> PromptSelector:
+        if self.version is not None and self.label is not None:
+            raise ValueError("give a version or a label, not both")
+        return self
+
+
 class StrataRequestOptions(_Strict):
     retrieval: RetrievalOptions = Field(default_factory=RetrievalOptions)
+    prompt: PromptSelector | None = None
     # False: never answer from the response cache (nor store this answer in it).
     cache: bool = True
 
@@ -116,10 +137,41 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(_Strict):
+    name: Annotated[Text, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    description: Text | None = None
+    # "schema" would shadow a BaseModel attribute: the field is json_schema_ on the model.
+    json_schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+    @field_validator("json_schema_")
+    @classmethod
+    def _a_json_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            check_json_schema(schema)
+        return schema
+
+
 class ResponseFormat(_Strict):
-    type: Annotated[
-        Literal["text", "json_object", "json_schema"], *_unsupported("a JSON response_format", allowed=("text",))
-    ]
+    """``text``, or an answer that must be JSON: any object (``json_object``) or one matching a
+    JSON Schema (``json_schema``), validated before it is sent and repaired once if it is not."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_with_its_type(self) -> ResponseFormat:
+        if (self.type == "json_schema") != (self.json_schema is not None):
+            raise ValueError("json_schema is required with type json_schema, and only with it")
+        return self
+
+    def required_schema(self) -> dict[str, Any] | None:
+        """The schema an answer must match: ``{"type": "object"}`` for ``json_object``, none for text."""
+        if self.type == "json_object":
+            return {"type": "object"}
+        if self.json_schema is not None:
+            return self.json_schema.json_schema_ or {}
+        return None
 
 
 class ChatCompletionRequest(_Strict):
@@ -170,12 +222,43 @@ class ChatCompletionRequest(_Strict):
         return ""
 
 
+class PromptUsed(BaseModel):
+    name: str  # "builtin" for the built-in prompt
+    version: int  # 0 for the built-in prompt
+
+
+class ContextInfo(BaseModel):
+    """What prompt assembly fitted into the model's window."""
+
+    sources_used: int
+    sources_dropped: int  # the lowest-ranked sources that did not fit
+    sources_below_floor: int  # found, but less similar to the question than the relevance floor
+    turns_dropped: int  # the oldest turns that did not fit
+    prompt_tokens: int
+    budget: int  # the window minus max_tokens
+
+
+class ValidationReport(BaseModel):
+    """What validation changed in the answer on its way out."""
+
+    citations_removed: int = 0  # markers that pointed at no source the model was given
+    redacted: dict[str, int] = Field(default_factory=dict)  # personal data replaced, by kind
+    response_format: Literal["valid", "repaired"] | None = None  # with a JSON response_format
+    loop_stopped: bool = False  # the answer began repeating itself and was cut there
+
+
 class StrataResponseExtension(BaseModel):
     request_id: str
     citations: list[Citation]
     cache_hit: bool = False
     target: str | None = None  # the alias whose model finished the answer (a fallback after a failover)
     failovers: int = 0
+    prompt: PromptUsed | None = None
+    context: ContextInfo | None = None
+    # How well the answer's sentences are supported by the sources it cites, in [0, 1]
+    # (strata.validation.confidence: token overlap); None when no answer was given from sources.
+    confidence: float | None = None
+    validation: ValidationReport | None = None
 
 
 class UsageInfo(BaseModel):

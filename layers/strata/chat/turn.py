@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from strata.auth import Principal
-from strata.chat.protocol import ChatCompletionRequest, UsageInfo
+from strata.chat.protocol import ChatCompletionRequest, PromptUsed, UsageInfo
 from strata.inference import ChatRequest, ModelTarget, RouteOutcome, Usage
 from strata.observability import Timings
 from strata.prompts import AssembledPrompt
@@ -41,6 +41,12 @@ class ChatTurn:
     timings: Timings = field(default_factory=Timings)
     reservation: Reservation | None = None
     prompt: AssembledPrompt | None = None
+    prompt_used: PromptUsed | None = None
+    below_floor: int = 0  # sources found but less similar to the question than the floor
+    not_in_documents: bool = False  # sources were found, none relevant: answered without the model
+    json_schema: dict[str, Any] | None = None  # the schema the answer must match (response_format)
+    json_outcome: Literal["valid", "repaired"] | None = None
+    confidence: float | None = None
     model_request: ChatRequest | None = None
     prompt_tokens: int = 0  # the assembled prompt, counted with the model's own tokenizer
     cache_key: str | None = None
@@ -51,7 +57,7 @@ class ChatTurn:
     reported_usage: Usage = field(default_factory=Usage)  # what the upstream said it used
     usage: UsageInfo | None = None  # set once the answer is complete
     finish_reason: str | None = None
-    status: str = "started"  # ok | error | client_disconnected | rate_limited
+    status: str = "started"  # ok | error | client_disconnected | rate_limited | invalid_output
     error: str | None = None
 
     @property

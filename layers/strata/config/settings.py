@@ -6,11 +6,12 @@ The CDK app passes the same names to the Lambdas; the local stack writes them to
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strata.config.resources import RESOURCES
@@ -54,6 +55,10 @@ class Settings(BaseSettings):
     chat_tokenizer: str | None = "smollm2"
     embedding_endpoint: str = "strata-embed"
     max_output_tokens: int = Field(default=256, ge=1, le=4096)
+    # Decoding defaults sent upstream with every call of the default alias, as a JSON object (a
+    # registry file sets them per alias as ``parameters``), e.g. '{"repetition_penalty": 1.1}'.
+    # Text, not a dict: settings are hashed (they key the cached clients).
+    chat_parameters: str = "{}"
     # A target's breaker opens when this share of a container's last ``breaker_window`` calls to
     # it failed (at least ``breaker_min_calls`` of them), for ``breaker_cooldown_s``.
     breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
@@ -98,12 +103,26 @@ class Settings(BaseSettings):
     opensearch_index: str = "strata-chunks"
     retrieval_k: int = Field(default=4, ge=1, le=50)
     retrieval_mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
-    # SmolLM2 locally has a 2048-token window: sources get about 3000 characters of it.
-    max_context_chars: int = Field(default=3000, ge=200)
+    # The least cosine similarity (query to chunk, all-MiniLM-L6-v2 locally) a source needs to be
+    # given to the model. Found documents that all fall below it get an honest "not in your
+    # documents" instead of an answer made up from unrelated text. Chosen on wiki-qa: see
+    # bench/RESULTS.md, "Relevance floor". -1 turns it off.
+    retrieval_min_similarity: float = Field(default=0.35, ge=-1, le=1)
     # all-MiniLM-L6-v2 reads at most 256 tokens, [CLS] and [SEP] included.
     chunk_tokens: int = Field(default=200, ge=16, le=254)
     chunk_overlap_tokens: int = Field(default=40, ge=0)
     max_document_bytes: int = 50 * 1024 * 1024
+
+    @field_validator("chat_parameters")
+    @classmethod
+    def _a_json_object(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"chat_parameters is not JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("chat_parameters must be a JSON object")
+        return value
 
     @model_validator(mode="after")
     def _overlap_fits_the_chunk(self) -> Settings:

@@ -7,6 +7,7 @@ the SageMaker chat endpoint from the settings. A bad document fails at start wit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -148,6 +149,7 @@ def registry_from_settings(settings: Any) -> ModelRegistry:
                     "context_window": settings.chat_context_window,
                     "max_output_tokens": settings.max_output_tokens,
                     "tokenizer": settings.chat_tokenizer or None,  # "": estimate
+                    "parameters": json.loads(settings.chat_parameters),
                 }
             }
         },

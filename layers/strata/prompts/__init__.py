@@ -1,29 +1,67 @@
-"""Prompt assembly, and the tenants' named, versioned prompt templates."""
+"""Prompt assembly, and the tenants' named, versioned, labelled prompt templates."""
 
-from strata.prompts.assembler import AssembledPrompt, assemble_prompt
+from strata.prompts.assembler import (
+    AssembledPrompt,
+    ContextReport,
+    ContextWindowExceededError,
+    assemble_prompt,
+    source_block,
+)
+from strata.prompts.rendering import check_template, render_prompt
 from strata.prompts.store import PromptStore, build_prompt_store
 from strata.prompts.types import (
+    DEFAULT_PROMPT_NAME,
+    PRODUCTION_LABEL,
     InvalidPromptError,
     PromptConflictError,
+    PromptLabel,
     PromptNotFoundError,
+    PromptRenderError,
+    PromptSecurityError,
     PromptsError,
+    PromptVariable,
+    PromptVariableError,
     PromptVersion,
     validate_description,
+    validate_label,
+    validate_labels,
     validate_prompt_name,
     validate_template,
+    validate_variable_default,
+    validate_variable_description,
+    validate_variable_name,
+    validate_variables,
 )
 
 __all__ = (
+    "DEFAULT_PROMPT_NAME",
+    "PRODUCTION_LABEL",
     "AssembledPrompt",
+    "ContextReport",
+    "ContextWindowExceededError",
     "InvalidPromptError",
     "PromptConflictError",
+    "PromptLabel",
     "PromptNotFoundError",
+    "PromptRenderError",
+    "PromptSecurityError",
     "PromptStore",
+    "PromptVariable",
+    "PromptVariableError",
     "PromptVersion",
     "PromptsError",
     "assemble_prompt",
     "build_prompt_store",
+    "check_template",
+    "render_prompt",
+    "source_block",
     "validate_description",
+    "validate_label",
+    "validate_labels",
     "validate_prompt_name",
     "validate_template",
+    "validate_variable_default",
+    "validate_variable_description",
+    "validate_variable_name",
+    "validate_variables",
 )

@@ -115,6 +115,7 @@ def _chat_pipeline(settings: Settings) -> ChatPipeline:
         cache=cache,
         limiter=_rate_limiter(settings),
         log=request_log(settings),
+        prompts=_prompt_store(settings),
     )
 
 

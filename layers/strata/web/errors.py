@@ -22,9 +22,17 @@ from strata.config.routes import error_body
 from strata.documents import DocumentNotFoundError, InvalidUploadError
 from strata.feedback import FeedbackNotFoundError, InvalidFeedbackError
 from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
-from strata.prompts import InvalidPromptError, PromptConflictError, PromptNotFoundError
+from strata.prompts import (
+    InvalidPromptError,
+    PromptConflictError,
+    PromptNotFoundError,
+    PromptRenderError,
+    PromptsError,
+    PromptVariableError,
+)
 from strata.retrieval import VectorStoreUnavailableError
 from strata.throttle import RateLimitExceededError, ThrottleError
+from strata.validation import JsonAnswerError
 from strata.web.limits import RequestLimits
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,8 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     (PromptConflictError, 409, "invalid_request_error", "conflict"),
     (InvalidUploadError, 400, "invalid_request_error", "invalid_request"),
     (InvalidPromptError, 400, "invalid_request_error", "invalid_request"),
+    (PromptVariableError, 400, "invalid_request_error", "invalid_request"),
+    (PromptRenderError, 400, "invalid_request_error", "prompt_render_failed"),
     (InvalidFeedbackError, 400, "invalid_request_error", "invalid_request"),
     (ContextWindowExceededError, 400, "invalid_request_error", "context_length_exceeded"),
     (ModelRequestError, 400, "invalid_request_error", "invalid_request"),
@@ -63,6 +73,8 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     (RateLimitExceededError, 429, "requests", "rate_limit_exceeded"),
     (ThrottleError, 503, "api_error", "rate_limiter_unavailable"),
     (ModelUnavailableError, 503, "api_error", "model_unavailable"),
+    # The model's answer did not match the requested response_format, even after a repair round.
+    (JsonAnswerError, 502, "api_error", "invalid_model_output"),
     (VectorStoreUnavailableError, 503, "api_error", "search_unavailable"),
     (InferenceError, 502, "api_error", "model_error"),
 ]
@@ -95,7 +107,9 @@ def public_error_body(error: Exception) -> tuple[int, dict[str, Any]]:
             ("insufficient_quota", "insufficient_quota") if error.limit == "tokens_per_day" else (error.limit, code)
         )
     message = "internal error" if code == "internal_error" else str(error)
-    return status, error_body(message, type_=type_, code=code)
+    # The prompt errors name the field at fault (strata.prompt.variables.<name>, template, label).
+    param = getattr(error, "param", None) if isinstance(error, PromptsError) else None
+    return status, error_body(message, type_=type_, code=code, param=param)
 
 
 def _error_headers(error: Exception, status: int) -> dict[str, str] | None:

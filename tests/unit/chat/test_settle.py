@@ -76,7 +76,9 @@ def test_a_broken_stream_is_charged_the_prompt_and_what_was_sent_and_says_so(lim
         for chunk in chat.stream(turn):
             chunks.append(chunk)
     usage = chunks[-1].usage  # the last chunk before the error says what the broken answer cost
-    assert usage.completion_tokens == token_counter(None).count("Grass and")
+    sent = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert sent and "Grass and".startswith(sent)  # validation may still hold a word back when it breaks
+    assert usage.completion_tokens == token_counter(None).count(sent)
     assert usage.prompt_tokens == turn.prompt_tokens > 0
     assert tokens_today(limiter) == usage.total_tokens
     assert turn.status == "error" and turn.usage is None
@@ -130,5 +132,5 @@ def test_the_request_record_has_the_stages_tokens_and_validation(
     assert record["correlation_id"] == "apigw-1" and record["tenant"] == "acme"
     assert set(record["timings_ms"]) == {"auth", "queue", "admit", "retrieve", "assemble", "total"}
     assert record["prompt_tokens"] == 11 and record["completion_tokens"] == 1
-    assert record["validation"] == "unknown_citation"  # [7] of no sources
+    assert record["validation"] == "citations_removed"  # [7] of no sources
     assert "prompt" not in record and "answer" not in record  # content only when configured

@@ -66,7 +66,9 @@ def test_stream_sends_each_chunk_then_citations_then_done(client: TestClient, ru
     data = events(response.text)
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
-    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["", "Grass", " [1]", None]
+    contents = [c["choices"][0]["delta"].get("content") for c in chunks]
+    assert contents[0] == "" and contents[-1] is None  # the role first, the finish chunk last
+    assert "".join(contents[1:-1]) == "Grass [1]"
     assert chunks[-1]["strata"]["citations"][0]["referenced"] is True
     assert runtime.streams[0].closed
 
@@ -135,7 +137,13 @@ def test_unknown_model_missing_principal_and_bad_body_are_openai_errors(client: 
         ({"n": 2}, "n", "not supported"),
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools", "tool calling is not supported"),
         ({"logprobs": True}, "logprobs", "not supported"),
-        ({"response_format": {"type": "json_object"}}, "response_format.type", "not supported"),
+        ({"response_format": {"type": "json_schema"}}, "response_format", "json_schema is required"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 1}}}},
+            "response_format.json_schema.schema",
+            "not a valid JSON Schema",
+        ),
+        ({"strata": {"prompt": {"name": "Bad Name"}}}, "strata.prompt.name", "pattern"),
         ({"frequency_penalty": 0.5}, "frequency_penalty", "not supported"),
         ({"best_of": 2}, "best_of", "Extra inputs are not permitted"),
     ],
