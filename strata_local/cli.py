@@ -72,9 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     show_limits.add_argument("--tenant", required=True)
     show_limits.set_defaults(run=_show_limits)
 
+    tenants = commands.add_parser("tenants", help="tenant policy").add_subparsers(dest="tenants_command", required=True)
+    pii = tenants.add_parser("pii", help="redact personal data in a tenant's answers (on by default), or not")
+    pii.add_argument("state", choices=("on", "off"))
+    pii.add_argument("--tenant", required=True)
+    pii.set_defaults(run=_set_pii_redaction)
+
     prompt_commands = _add_prompt_commands(commands)
 
-    for command in (create, listing, revoke, set_limits, show_limits, *prompt_commands):
+    for command in (create, listing, revoke, set_limits, show_limits, pii, *prompt_commands):
         command.add_argument(
             "--state-dir",
             type=Path,
@@ -208,6 +214,18 @@ def _show_limits(args: argparse.Namespace) -> int:
     from strata.auth import build_tenant_store
 
     return _admin(args, lambda settings: _describe(build_tenant_store(settings).get_limits(args.tenant)))
+
+
+def _set_pii_redaction(args: argparse.Namespace) -> int:
+    from strata.auth import build_tenant_store
+    from strata.config import RESOURCES
+
+    def switch(settings: Settings) -> str:
+        build_tenant_store(settings).set_pii_redaction(args.tenant, args.state == "on")
+        ttl = RESOURCES.api.authorizer_cache_ttl_s
+        return f"personal data in tenant {args.tenant}'s answers: redaction {args.state} (within {ttl} s)"
+
+    return _admin(args, switch)
 
 
 def _describe(limits: Any) -> str:

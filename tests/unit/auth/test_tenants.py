@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from strata.auth import InvalidTenantError, TenantStore
+from strata.auth import InvalidTenantError, Principal, TenantStore
 from strata.throttle.types import Limits
 from tests.unit.auth.support import create_auth_tables
 
@@ -54,3 +54,19 @@ def test_setting_limits_keeps_the_tenants_other_settings() -> None:
 def test_tenant_names_unfit_for_keys_are_refused(tenants: TenantStore, tenant: str) -> None:
     with pytest.raises(InvalidTenantError):
         tenants.set_limits(tenant, Limits())
+
+
+def test_personal_data_redaction_is_on_until_a_tenant_opts_out_and_survives_a_limits_change(
+    tenants: TenantStore,
+) -> None:
+    assert tenants.get("acme").redact_pii is True
+    tenants.set_pii_redaction("acme", False)
+    tenants.set_limits("acme", Limits(requests_per_minute=5))
+    assert tenants.get("acme").redact_pii is False and tenants.get("acme").limits == Limits(requests_per_minute=5)
+    assert tenants.get("globex").redact_pii is True
+
+
+def test_the_tenants_choice_travels_in_the_authorizer_context() -> None:
+    principal = Principal(tenant="acme", key_id="k", redact_pii=False)
+    assert Principal.from_context(principal.context()).redact_pii is False
+    assert Principal.from_context(Principal(tenant="acme", key_id="k").context()).redact_pii is True

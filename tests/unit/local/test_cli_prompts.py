@@ -82,3 +82,15 @@ def test_a_missing_template_file_is_an_error(strata: Strata, tmp_path: Path) -> 
     status, _, err = strata(f"prompts create p --tenant acme --file {tmp_path / 'nope.j2'}")
 
     assert status == 2 and err.startswith("error: cannot read")
+
+
+def test_a_tenant_opts_out_of_personal_data_redaction_and_back(strata: Strata) -> None:
+    from strata.auth import TenantStore
+
+    tenants = TenantStore(boto3.resource("dynamodb", region_name="us-east-1").Table("strata-tenants"))
+    status, out, _ = strata("tenants pii off --tenant acme")
+    assert status == 0 and "redaction off" in out
+    assert tenants.get("acme").redact_pii is False
+    assert strata("tenants pii on --tenant acme")[0] == 0
+    assert tenants.get("acme").redact_pii is True
+    assert strata("tenants pii off --tenant 'not a tenant'")[0] == 2
