@@ -220,3 +220,55 @@ def test_a_prompt_longer_than_the_models_window_is_a_400_not_an_outage(stack: Ru
             model="default", stream=True, messages=[{"role": "user", "content": "kangaroo " * 3000}]
         )
     assert raised.value.body["type"] == "invalid_request_error"
+
+
+def test_a_tenants_prompt_version_is_rendered_pinned_and_named_in_the_answer(stack: RunningStack) -> None:
+    key = f"tenants/{stack.env['STRATA_TENANT']}/prompted/kangaroo.txt"
+    stack.boto3_client("s3").put_object(
+        Bucket=stack.env["STRATA_DOCUMENTS_BUCKET"], Key=key, Body=KANGAROO.read_bytes()
+    )
+    stack.wait_for_status(document_id_for(key), "indexed")
+    with stack.http() as client:
+        first = client.post(
+            "/v1/prompts",
+            json={
+                "name": "animals",
+                "template": "Answer {{ audience }} in one short sentence, citing sources like [1].",
+                "variables": [{"name": "audience", "default": "a child"}],
+                "labels": ["production"],
+            },
+        )
+        second = client.post("/v1/prompts", json={"name": "animals", "template": "Answer in French."})
+        assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+        assert (first.json()["version"], second.json()["version"]) == (1, 2)
+
+        def ask(selector: dict) -> dict:
+            response = client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "default",
+                    "max_tokens": 32,
+                    "messages": [{"role": "user", "content": "What do kangaroos eat?"}],
+                    "strata": {"prompt": selector, "retrieval": {"document_ids": [document_id_for(key)]}},
+                },
+            )
+            assert response.status_code == 200, response.text
+            return response.json()["strata"]
+
+        production = ask({"name": "animals", "variables": {"audience": "a farmer"}})
+        pinned = ask({"name": "animals", "version": 2})
+        missing = client.post(
+            "/v1/chat/completions",
+            json={
+                "messages": [{"role": "user", "content": "Hi"}],
+                "strata": {"prompt": {"name": "animals", "version": 1, "variables": {"colour": "red"}}},
+            },
+        )
+
+    assert production["prompt"] == {"name": "animals", "version": 1}  # the production label
+    assert pinned["prompt"] == {"name": "animals", "version": 2}
+    assert missing.status_code == 400 and "colour" in missing.json()["error"]["message"]
+    context = production["context"]
+    assert context["sources_used"] >= 1 and context["prompt_tokens"] <= context["budget"]
+    assert production["confidence"] is None or 0 <= production["confidence"] <= 1
+    assert set(production["validation"]) >= {"citations_removed", "redacted", "loop_stopped"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
@@ -59,8 +60,9 @@ def _weighted(text: str) -> dict[str, float]:
     return words
 
 
-def _vocabulary(text: str) -> set[str]:
-    return {_normal(match.group()) for match in _TOKEN.finditer(text)}
+@lru_cache(maxsize=1024)  # a chunk is often a source of many answers
+def _vocabulary(text: str) -> frozenset[str]:
+    return frozenset(_normal(match.group()) for match in _TOKEN.finditer(text))
 
 
 def answer_confidence(answer: str, sources: Sequence[str], *, question: str = "") -> float | None:
@@ -69,12 +71,12 @@ def answer_confidence(answer: str, sources: Sequence[str], *, question: str = ""
     if not sources or not answer.strip():
         return None
     vocabularies = [_vocabulary(source) for source in sources]
-    everything = set().union(*vocabularies)
+    everything = frozenset().union(*vocabularies)
     found = total = 0.0
     checked_words = 0
     for sentence in _SENTENCE.findall(answer):
         cited = {int(n) for m in _MARKER.findall(sentence) for n in m.split(",") if 1 <= int(n) <= len(sources)}
-        vocabulary = set().union(*(vocabularies[n - 1] for n in cited)) if cited else everything
+        vocabulary = frozenset().union(*(vocabularies[n - 1] for n in cited)) if cited else everything
         for word, weight in _weighted(_MARKER.sub(" ", sentence)).items():
             checked_words += 1
             total += weight
