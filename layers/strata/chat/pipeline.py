@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Generator, Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from strata.auth import Principal
 from strata.chat.protocol import (
@@ -423,7 +423,6 @@ class ChatPipeline:
         check = next((v for v in turn.validators if isinstance(v, CitationCheck)), None)
         redactor = next((v for v in turn.validators if isinstance(v, PiiRedactor)), None)
         assert turn.prompt is not None
-        context = turn.prompt.context
         return StrataResponseExtension(
             request_id=turn.request_id,
             citations=check.citations if check is not None else [],
@@ -431,14 +430,7 @@ class ChatPipeline:
             target=turn.outcome.target,
             failovers=turn.outcome.failovers,
             prompt=turn.prompt_used,
-            context=ContextInfo(
-                sources_used=context.sources_used,
-                sources_dropped=context.sources_dropped,
-                sources_below_floor=turn.below_floor,
-                turns_dropped=context.turns_dropped,
-                prompt_tokens=context.prompt_tokens,
-                budget=context.budget,
-            ),
+            context=ContextInfo(**asdict(turn.prompt.context), sources_below_floor=turn.below_floor),
             confidence=turn.confidence,
             validation=ValidationReport(
                 citations_removed=check.removed if check is not None else 0,

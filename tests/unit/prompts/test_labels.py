@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from strata.prompts import InvalidPromptError, PromptNotFoundError, PromptStore, PromptVariable, render_prompt
-from strata_local.aws import create_tables
 
 
 class Clock:
@@ -20,13 +16,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def table() -> Iterator[Any]:
-    with mock_aws():
-        create_tables(boto3.client("dynamodb", region_name="us-east-1"))
-        yield boto3.resource("dynamodb", region_name="us-east-1").Table("strata-prompts")
 
 
 @pytest.fixture

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from strata.prompts import (
     InvalidPromptError,
@@ -17,14 +14,6 @@ from strata.prompts import (
     PromptStore,
     PromptVariable,
 )
-from strata_local.aws import create_tables
-
-
-@pytest.fixture
-def table() -> Iterator[Any]:
-    with mock_aws():
-        create_tables(boto3.client("dynamodb", region_name="us-east-1"))
-        yield boto3.resource("dynamodb", region_name="us-east-1").Table("strata-prompts")
 
 
 @pytest.fixture
