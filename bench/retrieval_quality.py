@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.answer_quality import OFF_TOPIC_QUESTIONS
 from bench.common import DATASET, machine
 from model_endpoint.backends.sentence_transformers import SentenceTransformersEmbeddingBackend
 from strata.config import Settings
@@ -41,6 +42,31 @@ def index(store: LocalVectorStore, model: SentenceTransformersEmbeddingBackend, 
         vectors = model.embed([c.text for c in chunks], normalize=True, truncate=True)
         store.upsert(chunk_records(source, parsed.title, chunks, vectors))
     return same_content
+
+
+FLOORS = (0.25, 0.30, 0.35, 0.40, 0.45)
+
+
+def relevance_floor_table(
+    store: LocalVectorStore, model: SentenceTransformersEmbeddingBackend, questions: list[str]
+) -> str:
+    """How a floor on the best hit's cosine similarity (``Settings.retrieval_min_similarity``)
+    splits the corpus's questions from off-topic ones: the share of each it would refuse."""
+
+    def best(texts: list[str]) -> list[float]:
+        vectors = model.embed(texts, normalize=True, truncate=True)
+        return [
+            max(h.similarity or -1.0 for h in store.search(tenant=TENANT, query_text=t, query_vector=v, k=5))
+            for t, v in zip(texts, vectors, strict=True)
+        ]
+
+    on, off = best(questions), best(list(OFF_TOPIC_QUESTIONS))
+    rows = [f"| floor | corpus questions refused (of {len(on)}) | off-topic questions refused (of {len(off)}) |"]
+    rows.append("|---|---|---|")
+    for floor in FLOORS:
+        refused_on, refused_off = sum(s < floor for s in on) / len(on), sum(s < floor for s in off) / len(off)
+        rows.append(f"| {floor:.2f} | {refused_on:.3f} | {refused_off:.3f} |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -75,6 +101,7 @@ def main() -> None:
                 ranks.append(found.index(expected) + 1 if expected in found else None)
             seconds[mode] = time.perf_counter() - began
             results[mode] = ranks
+        floor = relevance_floor_table(store, model, questions)
         chunks = store.count(TENANT)
 
     print(f"machine: {machine()}")
@@ -89,6 +116,8 @@ def main() -> None:
         hitk = sum(r is not None for r in ranks) / len(ranks)
         mrr = sum(1 / r for r in ranks if r) / len(ranks)
         print(f"| {mode.value} | {hit1:.3f} | {hitk:.3f} | {mrr:.3f} | {seconds[mode] / len(ranks) * 1000:.1f} ms |")
+    print()
+    print(floor)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ _DESCRIPTIONS = {
     "413": "Request body too large",
     "429": "Rate limit or daily token quota reached (see Retry-After and x-ratelimit-*)",
     "431": "Request headers too large",
+    "502": "The model's answer did not match the requested response_format, even after one repair round",
     "503": "A model or the search index is unavailable (see Retry-After)",
 }
 # Routes that reach a model: admitted by the rate limiter, failing over to 503.
@@ -58,6 +59,8 @@ def error_statuses(route: RouteSpec) -> list[str]:
         statuses.append("404")
     if (route.method, route.path) in _METERED:
         statuses += ["429", "503"]
+    if route.function == "chat":
+        statuses.append("502")
     return statuses
 
 
