@@ -434,6 +434,7 @@ class ChatPipeline:
             confidence=turn.confidence,
             validation=ValidationReport(
                 citations_removed=check.removed if check is not None else 0,
+                citations_added=check.added if check is not None else 0,
                 redacted=dict(redactor.redactions) if redactor is not None else {},
                 response_format=turn.json_outcome,
                 loop_stopped=any(v.stopped for v in turn.validators),

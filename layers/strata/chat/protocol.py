@@ -242,6 +242,7 @@ class ValidationReport(BaseModel):
     """What validation changed in the answer on its way out."""
 
     citations_removed: int = 0  # markers that pointed at no source the model was given
+    citations_added: int = 0  # markers Strata put after sentences a source supports and the model left unmarked
     redacted: dict[str, int] = Field(default_factory=dict)  # personal data replaced, by kind
     response_format: Literal["valid", "repaired"] | None = None  # with a JSON response_format
     loop_stopped: bool = False  # the answer began repeating itself and was cut there

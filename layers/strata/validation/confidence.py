@@ -42,7 +42,7 @@ def _normal(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-def _weighted(text: str) -> dict[str, float]:
+def content_words(text: str) -> dict[str, float]:
     """The content words of ``text`` with their weights."""
     words: dict[str, float] = {}
     for i, match in enumerate(_TOKEN.finditer(text)):
@@ -61,8 +61,14 @@ def _weighted(text: str) -> dict[str, float]:
 
 
 @lru_cache(maxsize=1024)  # a chunk is often a source of many answers
-def _vocabulary(text: str) -> frozenset[str]:
+def vocabulary(text: str) -> frozenset[str]:
     return frozenset(_normal(match.group()) for match in _TOKEN.finditer(text))
+
+
+def support(words: dict[str, float], known: frozenset[str]) -> float:
+    """The weighted share of ``words`` (``content_words``) found in ``known``."""
+    total = sum(words.values())
+    return sum(weight for word, weight in words.items() if word in known) / total if total else 0.0
 
 
 def answer_confidence(answer: str, sources: Sequence[str], *, question: str = "") -> float | None:
@@ -70,19 +76,19 @@ def answer_confidence(answer: str, sources: Sequence[str], *, question: str = ""
     when there are no sources or nothing in the answer to check."""
     if not sources or not answer.strip():
         return None
-    vocabularies = [_vocabulary(source) for source in sources]
+    vocabularies = [vocabulary(source) for source in sources]
     everything = frozenset().union(*vocabularies)
     found = total = 0.0
     checked_words = 0
     for sentence in _SENTENCE.findall(answer):
         cited = {int(n) for m in _MARKER.findall(sentence) for n in m.split(",") if 1 <= int(n) <= len(sources)}
-        vocabulary = frozenset().union(*(vocabularies[n - 1] for n in cited)) if cited else everything
-        for word, weight in _weighted(_MARKER.sub(" ", sentence)).items():
+        known = frozenset().union(*(vocabularies[n - 1] for n in cited)) if cited else everything
+        for word, weight in content_words(_MARKER.sub(" ", sentence)).items():
             checked_words += 1
             total += weight
-            found += weight if word in vocabulary else 0.0
+            found += weight if word in known else 0.0
     if checked_words < MIN_ANSWER_WORDS and question:
-        for word, weight in _weighted(question).items():
+        for word, weight in content_words(question).items():
             total += weight
             found += weight if word in everything else 0.0
     return round(found / total, 4) if total else None

@@ -295,3 +295,12 @@ def test_the_confidence_is_higher_for_an_answer_its_sources_support() -> None:
     high = complete(supported, ask())["strata"]["confidence"]
     low = complete(invented, ask())["strata"]["confidence"]
     assert 0 <= low < high <= 1
+
+
+def test_an_unmarked_sentence_its_source_supports_is_cited_for_the_model() -> None:
+    sources = [hit("wombat", 0, 0.9, "Wombats dig burrows."), hit("kangaroo", 1, 0.8, "Red kangaroos eat grass.")]
+    chat, _ = pipeline(ScriptedModel(["Red kangaroos", " eat grass.", " Nice."]), hits=sources)
+    reply = complete(chat, ask())
+    assert reply["choices"][0]["message"]["content"] == "Red kangaroos eat grass [2]. Nice."
+    assert reply["strata"]["validation"]["citations_added"] == 1
+    assert [c["referenced"] for c in reply["strata"]["citations"]] == [False, True]

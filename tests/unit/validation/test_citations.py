@@ -8,8 +8,8 @@ from tests.fakes import hit
 SOURCES = [hit("kangaroo", 0, 0.9), hit("wombat", 1, 0.5), hit("emu", 2, 0.3)]
 
 
-def run(chunks: list[str]) -> tuple[str, CitationCheck]:
-    check = CitationCheck(SOURCES)
+def run(chunks: list[str], *, attribute: bool = False) -> tuple[str, CitationCheck]:
+    check = CitationCheck(SOURCES, attribute=attribute)
     out = [check.feed(chunk) for chunk in chunks]
     out.append(check.finish())
     return "".join(out), check
@@ -37,7 +37,7 @@ def test_a_marker_split_across_chunks_is_held_until_whole() -> None:
     for cut in range(1, len(answer)):
         for second in range(cut, len(answer)):
             chunks = [answer[:cut], answer[cut:second], answer[second:]]
-            check = CitationCheck(SOURCES)
+            check = CitationCheck(SOURCES, attribute=False)
             emitted = [check.feed(chunk) for chunk in chunks] + [check.finish()]
             assert "".join(emitted) == "Kangaroos eat grass and shrubs [2]."
             assert not any("12" in piece or piece.endswith("[1") for piece in emitted)
@@ -50,3 +50,26 @@ def test_the_citations_say_which_given_sources_the_answer_cites() -> None:
         (2, "wombat", False),
         (3, "emu", True),
     ]
+
+
+ATTRIBUTED = [
+    hit("kangaroo", 0, 0.9, "The red kangaroo eats grass and shrubs in central Australia."),
+    hit("lincoln", 1, 0.5, "Abraham Lincoln was the 16th President of the United States."),
+]
+
+
+def test_a_supported_sentence_without_a_marker_gets_its_sources_marker_before_its_full_stop() -> None:
+    answer = "Lincoln was the 16th President. Red kangaroos eat grass! Pi is 3.14 and tea is nice. Yes."
+    expected = "Lincoln was the 16th President [2]. Red kangaroos eat grass [1]! Pi is 3.14 and tea is nice. Yes."
+    for cut in range(1, len(answer)):
+        check = CitationCheck(ATTRIBUTED)
+        emitted = [check.feed(answer[:cut]), check.feed(answer[cut:]), check.finish()]
+        assert "".join(emitted) == expected
+    assert check.added == 2 and check.outcome == "citations_added"
+    assert [c.referenced for c in check.citations] == [True, True]
+
+
+def test_a_sentence_the_model_marked_itself_is_left_as_it_is() -> None:
+    check = CitationCheck(ATTRIBUTED)
+    text = check.feed("Red kangaroos eat grass [2]. ") + check.finish()
+    assert text == "Red kangaroos eat grass [2]. " and check.added == 0
