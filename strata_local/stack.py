@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -35,6 +36,8 @@ from strata_local.watcher import DocumentsFolderMirror
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_MODEL_PARAMETERS = {"repetition_penalty": 1.2}
+LOCAL_MODEL_MAX_TOKENS = 128
 
 
 def _interrupt(*_: Any) -> None:
@@ -294,6 +297,11 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "STRATA_VECTOR_STORE": "local",
             "STRATA_VECTOR_STORE_PATH": str((config.state_dir / "vectors.db").resolve()),
+            # Decoding that suits the local 135M model (bench/RESULTS.md, "Answer quality"): a
+            # repetition penalty keeps it from looping to the token cap, and its good answers are
+            # one or two sentences. A registry file (--models) sets its own per alias.
+            "STRATA_CHAT_PARAMETERS": json.dumps(LOCAL_MODEL_PARAMETERS),
+            "STRATA_MAX_OUTPUT_TOKENS": str(LOCAL_MODEL_MAX_TOKENS),
             **({"STRATA_MODELS_FILE": str(config.models_file.resolve())} if config.models_file else {}),
         }
 

@@ -3,10 +3,12 @@ model's context window as counted by that model's own tokenizer.
 
 What goes where:
 
-* one system message: the prompt's instructions, then the sources, each in its own
-  ``<source id="n" title="…">`` block in rank order (cited as ``[n]``), then the caller's own
-  system messages, so a client can still steer tone and format;
-* the conversation as the caller sent it, the last user message (the question) last.
+* one system message: the prompt's instructions, then the caller's own system messages, so a
+  client can still steer tone and format;
+* the conversation as the caller sent it, except that the last user message (the question)
+  starts with the sources, each in its own ``<source id="n" title="…">`` block in rank order
+  (cited as ``[n]``), and ends with ``Question: …``. Next to the question is where a small
+  model reads them best (bench/RESULTS.md, "Answer quality"); a larger one does not mind.
 
 Sources are untrusted data. A document (or a title taken from a file name) must not be able to
 close its block, forge another one, or pose as the prompt: inside a block ``<`` and ``>`` are
@@ -83,9 +85,14 @@ def assemble_prompt(
 
     def build(drops: int) -> tuple[Message, ...]:
         n_sources, n_turns = kept(drops)
-        parts = [instructions.strip(), _sources_text(blocks[:n_sources]), *caller_system]
+        notes = [] if n_sources else [NO_SOURCES]
+        parts = (instructions.strip(), *notes, *caller_system)
         system = Message(role="system", content="\n\n".join(part for part in parts if part))
-        return (system, *turns[n_turns:])
+        kept_turns = list(turns[n_turns:])
+        at = droppable - n_turns  # the question's place among the kept turns
+        if n_sources and at < len(kept_turns) and kept_turns[at].role == "user":
+            kept_turns[at] = Message("user", _with_sources(blocks[:n_sources], kept_turns[at].content))
+        return (system, *kept_turns)
 
     def count(drops: int) -> int:
         return counter.count_messages(build(drops))
@@ -126,8 +133,8 @@ def assemble_prompt(
     )
 
 
-def _sources_text(blocks: Sequence[str]) -> str:
-    return f"{SOURCES_PREAMBLE}\n\n" + "\n\n".join(blocks) if blocks else NO_SOURCES
+def _with_sources(blocks: Sequence[str], question: str) -> str:
+    return f"{SOURCES_PREAMBLE}\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
 
 
 def _escape(text: str) -> str:

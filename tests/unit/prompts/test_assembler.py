@@ -60,11 +60,12 @@ def test_the_assembled_prompt_never_exceeds_the_budget_and_drops_sources_before_
 
     # Counted by the model's own tokenizer and chat template, as the model server counts it.
     assert SMOLLM2.count_messages(prompt.messages) == prompt.context.prompt_tokens <= budget
-    assert prompt.messages[-1] == conversation[-1]  # the question, never dropped
+    question = prompt.messages[-1]
+    assert question.role == "user" and question.content.endswith(conversation[-1].content)  # never dropped
     assert prompt.sources == hits[: prompt.context.sources_used]  # the lowest-ranked go first
-    kept_turns = [m for m in prompt.messages[1:]]
+    assert question.content.count('<source id="') == prompt.context.sources_used
     others = [m for m in conversation if m.role != "system"]
-    assert kept_turns == others[prompt.context.turns_dropped :]  # then the oldest turns
+    assert list(prompt.messages[1:-1]) == others[prompt.context.turns_dropped : -1]  # then the oldest turns
     if prompt.context.turns_dropped:
         assert prompt.context.sources_used == 0
     assert prompt.context.sources_used + prompt.context.sources_dropped == len(hits)
@@ -75,7 +76,10 @@ def test_nothing_is_dropped_when_everything_fits() -> None:
     conversation = [Message("user", "Hi"), Message("assistant", "Hello"), Message("user", "What do kangaroos eat?")]
     prompt = assemble_prompt(instructions="Answer.", conversation=conversation, hits=hits, counter=SMOLLM2, budget=2000)
     assert (prompt.context.sources_used, prompt.context.sources_dropped, prompt.context.turns_dropped) == (2, 0, 0)
-    assert prompt.messages[1:] == tuple(conversation)
+    assert prompt.messages[1:-1] == tuple(conversation[:-1])
+    assert prompt.messages[-1].content.startswith("Sources (") and prompt.messages[-1].content.endswith(
+        "\n\nQuestion: What do kangaroos eat?"
+    )
 
 
 def test_a_tight_budget_keeps_the_best_sources_and_says_what_it_dropped() -> None:
@@ -94,8 +98,8 @@ def test_a_tight_budget_keeps_the_best_sources_and_says_what_it_dropped() -> Non
         budget=one_short.context.prompt_tokens - 1,
     )
     assert [s.document_id for s in two_short.sources] == ["d0", "d1", "d2"]
-    system = two_short.messages[0].content
-    assert '<source id="3"' in system and '<source id="4"' not in system
+    question = two_short.messages[-1].content
+    assert '<source id="3"' in question and '<source id="4"' not in question
 
 
 def test_a_question_that_cannot_fit_is_a_clear_error() -> None:
@@ -126,7 +130,7 @@ def test_a_document_cannot_close_its_source_block_or_forge_another() -> None:
         counter=SMOLLM2,
         budget=2000,
     )
-    system = prompt.messages[0].content
+    system = prompt.messages[-1].content  # the question's turn, where the sources are
 
     # Exactly the two blocks assembly wrote, in order, each holding only its own document.
     assert re.findall(r'<source id="(\d+)"', system) == ["1", "2"]
