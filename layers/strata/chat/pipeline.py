@@ -220,7 +220,9 @@ class ChatPipeline:
             floor = self._settings.retrieval_min_similarity
             hits = [hit for hit in found if hit.similarity is None or hit.similarity >= floor]
             turn.below_floor = len(found) - len(hits)
-            turn.not_in_documents = bool(found) and not hits
+            # A JSON answer must match its schema: the model answers it, without sources.
+            wants_json = turn.request.response_format is not None and turn.request.response_format.type != "text"
+            turn.not_in_documents = bool(found) and not hits and not wants_json
         turn.timings.stage("retrieve")
         return hits
 

@@ -304,3 +304,12 @@ def test_an_unmarked_sentence_its_source_supports_is_cited_for_the_model() -> No
     assert reply["choices"][0]["message"]["content"] == "Red kangaroos eat grass [2]. Nice."
     assert reply["strata"]["validation"]["citations_added"] == 1
     assert [c["referenced"] for c in reply["strata"]["citations"]] == [False, True]
+
+
+def test_a_json_request_with_nothing_relevant_is_still_answered_in_json() -> None:
+    unrelated = [hit("tax", 0, 1.0).model_copy(update={"similarity": 0.05})]
+    model = ScriptedAnswers([['{"animal": "none", "legs": 0}']])
+    chat, _ = pipeline(model, hits=unrelated, retrieval_min_similarity=0.3)
+    reply = complete(chat, ask(response_format=JSON_FORMAT))
+    assert json.loads(reply["choices"][0]["message"]["content"]) == {"animal": "none", "legs": 0}
+    assert reply["strata"]["context"]["sources_used"] == 0 and len(model.requests) == 1
