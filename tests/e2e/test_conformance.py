@@ -21,6 +21,10 @@ The run is the CLI's (``st run``), in a subprocess, with this module as its hook
 - ``filter_failure`` drops ``ensure_resource_availability`` on ``/v1/documents/{document_id}``: ``POST
   /v1/documents`` grants an upload (a presigned S3 POST); the document exists once its file lands
   in S3, so a read right after the grant answering 404 is the documented behaviour.
+- Three rules of the prompts that JSON Schema cannot say are kept by ``before_call``: a new
+  version's template uses exactly the variables it declares (it is replaced by one that does);
+  ``GET /v1/prompts/{name}`` takes a version or a label, not both (the label is dropped); a chat
+  request's prompt variables must be the ones its prompt declares (they are emptied).
 - Each request may take 60 s: 2048 inputs to the CPU embedding model take longer than 10 s.
 """
 
@@ -71,6 +75,12 @@ if schemathesis is not None:
             _spare_the_callers_key(case)
         elif endpoint == ("POST", "/v1/keys"):
             _expire_in_the_future(case)
+        elif endpoint == ("POST", "/v1/prompts"):
+            _a_template_using_its_variables(case)
+        elif endpoint == ("GET", "/v1/prompts/{name}"):
+            _version_or_label(case)
+        elif endpoint == ("POST", "/v1/chat/completions"):
+            _no_prompt_variables(case)
 
     @schemathesis.hook
     def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
@@ -80,6 +90,32 @@ if schemathesis is not None:
         if kind == "UseAfterFree" and path == KEY_PATH:
             return False
         return not (kind == "EnsureResourceAvailability" and path == DOCUMENT_PATH)
+
+
+def _a_template_using_its_variables(case: Any) -> None:
+    # A template must be Jinja that uses exactly the variables it declares: not a JSON Schema rule.
+    body = case.body
+    if isinstance(body, dict) and isinstance(body.get("variables"), list):
+        variables = [v for v in body["variables"] if isinstance(v, dict) and isinstance(v.get("name"), str)]
+        for variable in variables:  # a default makes a variable optional: required with one is a 400
+            if variable.get("required") is True and variable.get("default") is not None:
+                del variable["default"]
+        names = [v["name"] for v in variables]
+        body["template"] = "Answer." + "".join(f" {{{{ {name} }}}}" for name in names)
+
+
+def _version_or_label(case: Any) -> None:
+    # Query parameters cannot be exclusive in OpenAPI: a version and a label together are a 400.
+    query = case.query or {}
+    if "version" in query and "label" in query:
+        case.query = {key: value for key, value in query.items() if key != "label"}
+
+
+def _no_prompt_variables(case: Any) -> None:
+    # Which variables a prompt declares is the tenant's data, not the document's.
+    prompt = (case.body or {}).get("strata", {}).get("prompt") if isinstance(case.body, dict) else None
+    if isinstance(prompt, dict):
+        prompt["variables"] = {}
 
 
 def _spare_the_callers_key(case: Any) -> None:

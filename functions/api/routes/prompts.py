@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from functions.api.routes.errors import checked, error_responses
+from strata.chat.protocol import integer
 from strata.prompts import (
     PromptLabel,
     PromptStore,
@@ -41,7 +43,7 @@ _WHITESPACE = "".join(chr(c) for c in range(0x10000) if chr(c).isspace())
 NOT_ONLY_WHITESPACE = "[^" + "".join(f"\\u{ord(c):04x}" for c in _WHITESPACE) + "]"
 PromptName = Annotated[str, Path(pattern=NAME_PATTERN.pattern, description="The prompt's name")]
 LabelInPath = Annotated[str, Path(pattern=LABEL_PATTERN.pattern, description="The label, e.g. production")]
-Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
+Version = integer(Ge(1), Le(MAX_VERSION))  # 3 and 3.0, as JSON Schema's integer
 Label = Annotated[str, checked(validate_label), WithJsonSchema({"type": "string", "pattern": LABEL_PATTERN.pattern})]
 
 

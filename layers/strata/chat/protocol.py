@@ -114,6 +114,16 @@ class PromptSelector(_Strict):
     ``production`` label, else the latest version). The name ``default`` without a stored
     prompt means the built-in one."""
 
+    # The schema says "not both" too: a version and a label together are a 400.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["version", "label"],
+                "properties": {"version": {"type": "integer"}, "label": {"type": "string"}},
+            }
+        }
+    )
+
     name: Annotated[Text, Field(pattern=NAME_PATTERN.pattern)] = "default"
     version: integer(Ge(1)) | None = None
     label: Text | None = None
@@ -161,15 +171,15 @@ class ResponseFormat(_Strict):
 
     @model_validator(mode="after")
     def _schema_with_its_type(self) -> ResponseFormat:
-        if (self.type == "json_schema") != (self.json_schema is not None):
-            raise ValueError("json_schema is required with type json_schema, and only with it")
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("json_schema is required with type json_schema")
         return self
 
     def required_schema(self) -> dict[str, Any] | None:
         """The schema an answer must match: ``{"type": "object"}`` for ``json_object``, none for text."""
         if self.type == "json_object":
             return {"type": "object"}
-        if self.json_schema is not None:
+        if self.type == "json_schema" and self.json_schema is not None:
             return self.json_schema.json_schema_ or {}
         return None
 
