@@ -96,7 +96,9 @@ def _a_template_using_its_variables(case: Any) -> None:
     # A template must be Jinja that uses exactly the variables it declares: not a JSON Schema rule.
     body = case.body
     if isinstance(body, dict) and isinstance(body.get("variables"), list):
-        variables = [v for v in body["variables"] if isinstance(v, dict) and isinstance(v.get("name"), str)]
+        named = [v for v in body["variables"] if isinstance(v, dict) and isinstance(v.get("name"), str)]
+        variables = list({v["name"]: v for v in named}.values())  # a name declared twice is a 400
+        body["variables"] = variables
         for variable in variables:  # a default makes a variable optional: required with one is a 400
             if variable.get("required") is True and variable.get("default") is not None:
                 del variable["default"]
