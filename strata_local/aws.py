@@ -6,10 +6,13 @@ import contextlib
 import functools
 import json
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from moto import backends as moto_backends
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
 from strata.config import RESOURCES, StackResources
@@ -35,6 +38,30 @@ def start_moto(host: str, port: int) -> ThreadedMotoServer:
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     return server
+
+
+def serialize_dynamodb() -> Callable[[], None]:
+    """Make moto's DynamoDB answer one request at a time; return the function that undoes it.
+
+    moto evaluates a ConditionExpression and then applies the write in plain Python with no lock,
+    so two threads can both pass the same condition: 32 threads incrementing a counter under
+    ``c < 100`` see ~250 successes, and two prompt writers both take version 3. Real DynamoDB
+    applies each conditional write to an item atomically; this lock around moto's request dispatch
+    gives the local stack (and the tests) the same guarantee, coarser: all requests, not per item.
+    """
+    lock = threading.Lock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+    def undo() -> None:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]
+
+    return undo
 
 
 def _cache_moto_module_list() -> None:

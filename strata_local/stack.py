@@ -190,6 +190,7 @@ class LocalStack:
     def _start_local_aws(self, settings: Settings) -> tuple[dict[str, Any], local_aws.LocalQueues]:
         """moto with the resources, the saved state restored, the queue's lost events re-queued."""
         logger.info("starting local AWS (moto) on %s", self.config.aws_url)
+        self._closers.append(local_aws.serialize_dynamodb())
         moto = local_aws.start_moto(self.config.host, self.config.aws_port)
         self._closers.append(moto.stop)
         clients = {service: aws.client(service, settings) for service in ("s3", "sqs", "dynamodb")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from strata.inference import (
     parse_registry,
 )
 from strata.retrieval import SearchHit
+from strata_local.aws import serialize_dynamodb
 
 
 def hit(document: str, chunk: int, score: float, text: str = "Kangaroos eat grass.") -> SearchHit:
@@ -157,3 +159,14 @@ def model_error(original_status: int, message: str) -> Exception:
         "ResponseMetadata": {"HTTPStatusCode": 424},
     }
     return ClientError(response, "InvokeEndpointWithResponseStream")
+
+
+@contextlib.contextmanager
+def serialized_moto_dynamodb() -> Iterator[None]:
+    """moto's in-process DynamoDB, one request at a time (see ``serialize_dynamodb``), so that a
+    concurrency test checks our conditional writes and not moto."""
+    undo = serialize_dynamodb()
+    try:
+        yield
+    finally:
+        undo()

@@ -124,7 +124,8 @@ class PromptSelector(_Strict):
         }
     )
 
-    name: Annotated[Text, Field(pattern=NAME_PATTERN.pattern)] = "default"
+    # str, not Text: the pattern admits ASCII only, and on Text pydantic checks it but does not document it.
+    name: Annotated[str, Field(pattern=NAME_PATTERN.pattern)] = "default"
     version: integer(Ge(1)) | None = None
     label: Text | None = None
     variables: dict[Text, Text] = Field(default_factory=dict, max_length=64)
@@ -148,7 +149,7 @@ class StreamOptions(_Strict):
 
 
 class JsonSchemaFormat(_Strict):
-    name: Annotated[Text, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]  # str, as PromptSelector.name
     description: Text | None = None
     # "schema" would shadow a BaseModel attribute: the field is json_schema_ on the model.
     json_schema_: dict[str, Any] | None = Field(default=None, alias="schema")
@@ -165,6 +166,16 @@ class JsonSchemaFormat(_Strict):
 class ResponseFormat(_Strict):
     """``text``, or an answer that must be JSON: any object (``json_object``) or one matching a
     JSON Schema (``json_schema``), validated before it is sent and repaired once if it is not."""
+
+    # The schema says it too: type json_schema needs its json_schema object.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"type": {"enum": ["text", "json_object"]}}},
+                {"required": ["json_schema"], "properties": {"json_schema": {"type": "object"}}},
+            ]
+        }
+    )
 
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaFormat | None = None

@@ -14,6 +14,7 @@ from strata.prompts import (
     PromptStore,
     PromptVariable,
 )
+from tests.fakes import serialized_moto_dynamodb
 
 
 @pytest.fixture
@@ -88,10 +89,11 @@ def test_concurrent_creates_never_share_a_version(store: PromptStore) -> None:
         created.append(store.create("acme", "p", f"t{n}").version)
 
     threads = [threading.Thread(target=create, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with serialized_moto_dynamodb():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     assert sorted(created) == [1, 2, 3, 4, 5, 6]
     assert len(store.versions("acme", "p")) == 6

@@ -1,5 +1,5 @@
 """Test doubles for the throttle tests: a clock that moves when told, a store that counts calls,
-and moto's DynamoDB made to answer one request at a time."""
+the rate-limits table on moto."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto.dynamodb.responses import DynamoHandler
 
 from strata.throttle import BucketStore, DailyResult, TakeResult
 from strata_local.aws import create_tables
@@ -63,31 +62,6 @@ class CountingStore(BucketStore):
     def read(self, buckets: Sequence[str]) -> dict[str, float]:
         self._count("read")
         return self.inner.read(buckets)
-
-
-@contextlib.contextmanager
-def serialized_moto_dynamodb() -> Iterator[threading.Lock]:
-    """Make moto's in-process DynamoDB handle one request at a time.
-
-    moto evaluates a ConditionExpression and then applies the UpdateExpression in plain Python
-    with no lock, so two threads can both pass the same condition: 32 threads incrementing a
-    counter under ``c < 100`` see ~250 successes. Real DynamoDB applies each conditional write
-    to an item atomically; this lock around moto's request dispatch gives the fake the same
-    guarantee (coarser: all requests, not per item), so that the concurrency test checks the
-    limiter and not moto.
-    """
-    lock = threading.Lock()
-    original = DynamoHandler.call_action
-
-    def call_action(self: DynamoHandler) -> Any:
-        with lock:
-            return original(self)
-
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    try:
-        yield lock
-    finally:
-        DynamoHandler.call_action = original  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager

@@ -16,7 +16,8 @@ import boto3
 import pytest
 
 from strata.throttle import DynamoDBBucketStore, Limits, RateLimiter, RateLimitExceededError
-from tests.unit.throttle.fakes import RATE_LIMITS_TABLE, moto_rate_limits_table, serialized_moto_dynamodb
+from tests.fakes import serialized_moto_dynamodb
+from tests.unit.throttle.fakes import RATE_LIMITS_TABLE, moto_rate_limits_table
 
 LIMIT = 100
 KEY = Limits(requests_per_minute=LIMIT)
