@@ -96,11 +96,23 @@ class Settings(BaseSettings):
     log_content: bool = False
     metrics_namespace: str = "Strata"
 
+    # The interaction log (strata.interactions): every chat turn as JSON Lines under this prefix of
+    # the documents bucket, outside the tenant prefix so that ingestion never sees it.
+    interaction_log: bool = True
+    interactions_prefix: str = RESOURCES.documents_bucket.interactions_prefix
+
     # Retrieval and ingestion.
     vector_store: Literal["local", "opensearch"] = "local"
     vector_store_path: Path = Path(".strata/vectors.db")
     opensearch_endpoint: str | None = None
     opensearch_index: str = "strata-chunks"
+    # The OpenSearch chunks index (strata.retrieval.opensearch.IndexConfig): HNSW graph
+    # parameters (m and ef_construction are fixed when the index is created), the query-time
+    # ef_search, and whether the endpoint is Serverless (SigV4 service aoss).
+    opensearch_knn_m: int = Field(default=16, ge=2, le=100)
+    opensearch_knn_ef_construction: int = Field(default=128, ge=2)
+    opensearch_knn_ef_search: int = Field(default=100, ge=2)
+    opensearch_serverless: bool = False
     retrieval_k: int = Field(default=4, ge=1, le=50)
     retrieval_mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
     # The least cosine similarity (query to chunk, all-MiniLM-L6-v2 locally) a source needs to be
@@ -108,10 +120,22 @@ class Settings(BaseSettings):
     # documents" instead of an answer made up from unrelated text. Chosen on wiki-qa: see
     # bench/RESULTS.md, "Relevance floor". -1 turns it off.
     retrieval_min_similarity: float = Field(default=0.35, ge=-1, le=1)
+    # After the search (strata.retrieval.retriever): a TEI-shaped `POST /rerank` endpoint
+    # re-orders the candidates (None: no re-ranking), then MMR drops near-copies of hits already
+    # kept (None: off; 1.0 relevance only, lower values favour variety). Either stage searches
+    # `retrieval_candidates` hits first (at least k) and keeps k.
+    rerank_url: str | None = None
+    rerank_timeout_s: float = Field(default=5.0, gt=0)
+    retrieval_mmr_lambda: float | None = Field(default=None, ge=0, le=1)
+    retrieval_candidates: int = Field(default=20, ge=1, le=100)
     # all-MiniLM-L6-v2 reads at most 256 tokens, [CLS] and [SEP] included.
     chunk_tokens: int = Field(default=200, ge=16, le=254)
     chunk_overlap_tokens: int = Field(default=40, ge=0)
     max_document_bytes: int = 50 * 1024 * 1024
+    # Ingestion's time budget per invocation: a longer document goes on in a continuation
+    # message at the back of the queue, so that one tenant's big file does not hold up the
+    # others (and no invocation outlives the function's timeout or the queue's visibility).
+    ingest_time_budget_s: float = Field(default=300.0, gt=0)
 
     @field_validator("chat_parameters")
     @classmethod

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
@@ -44,6 +44,8 @@ class SearchRequest:
     terms: tuple[str, ...]
     vector: tuple[float, ...] | None
     document_ids: tuple[str, ...] | None
+    # Exact matches on the chunks' ``metadata``, all of them required.
+    filters: tuple[tuple[str, str], ...] = ()
 
 
 class VectorStore(ABC):
@@ -91,6 +93,7 @@ class VectorStore(ABC):
         k: int,
         mode: SearchMode | str = SearchMode.HYBRID,
         document_ids: Sequence[str] | None = None,
+        filters: Mapping[str, str] | None = None,
     ) -> list[SearchHit]:
         """The tenant's ``k`` best chunks for the query, best first.
 
@@ -109,8 +112,10 @@ class VectorStore(ABC):
             ``vector``, ``keyword`` or ``hybrid`` (see :mod:`strata.retrieval.hybrid`).
         document_ids
             Restrict the search to these documents; an empty sequence matches nothing.
+        filters
+            Only chunks whose ``metadata`` has each of these keys with exactly this value.
         """
-        request = _search_request(tenant, query_text, query_vector, k, mode, document_ids)
+        request = _search_request(tenant, query_text, query_vector, k, mode, document_ids, filters)
         if request.document_ids == ():
             return []
         if request.mode is SearchMode.KEYWORD and not request.terms:
@@ -184,6 +189,7 @@ def _search_request(
     k: int,
     mode: SearchMode | str,
     document_ids: Sequence[str] | None,
+    filters: Mapping[str, str] | None = None,
 ) -> SearchRequest:
     _require_name("tenant", tenant, InvalidQueryError)
     try:
@@ -202,7 +208,16 @@ def _search_request(
         raise InvalidQueryError("document_ids must be a sequence of ids, not a string")
     ids = tuple(dict.fromkeys(document_ids)) if document_ids is not None else None
     text = query_text or ""
-    return SearchRequest(tenant, mode, k, text, tuple(keyword_terms(text)), vector, ids)
+    return SearchRequest(tenant, mode, k, text, tuple(keyword_terms(text)), vector, ids, _filters(filters))
+
+
+def _filters(filters: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    if not filters:
+        return ()
+    for key, value in filters.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise InvalidQueryError(f"a filter maps a metadata key to a string value (given {key!r}: {value!r})")
+    return tuple(sorted(filters.items()))
 
 
 def _check_vector(vector: Sequence[float], what: str, error: type[Exception]) -> None:

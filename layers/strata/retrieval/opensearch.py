@@ -2,7 +2,7 @@
 
 Request shapes (checked against the OpenSearch documentation):
 
-* vector: a ``knn`` query with the tenant (and document) filter *inside* the ``knn`` clause,
+* vector: a ``knn`` query with the tenant, document and metadata filters *inside* the ``knn`` clause,
   which is efficient filtering: faiss applies it during the graph search (exact search when the
   filtered set is small), so ``k`` hits come back even for a small tenant. A ``bool`` filter
   around the ``knn`` clause would post-filter and could return fewer than ``k``.
@@ -13,8 +13,23 @@ Request shapes (checked against the OpenSearch documentation):
   mean, see :mod:`strata.retrieval.hybrid`. ``size`` and the knn ``k`` are the candidate depth
   and the top ``k`` are kept here, which is what the local store computes.
 
+* metadata: a chunk's ``metadata`` is kept in ``_source`` only (``enabled: false``: tenants'
+  arbitrary keys never grow the mapping) and indexed as ``metadata_terms``, one keyword
+  ``["key", "value"]`` (JSON) per pair, so an exact-match filter is one ``term`` clause.
+* fusion: the pipeline's processor is ``HybridConfig.pipeline_processor()``, the one the local
+  store's :func:`strata.retrieval.hybrid.fuse` mirrors (``min_max`` by default, ``rrf`` through
+  the ``score-ranker-processor``, OpenSearch 2.19+).
+
 The index needs OpenSearch 2.19 or later (faiss with ``cosinesimil``) and the neural-search
 plugin (hybrid query, normalization processor), which Amazon OpenSearch Service ships.
+
+Shapes checked in the OpenSearch documentation (docs.opensearch.org): "Efficient k-NN filtering"
+(``knn.<field>.filter``, faiss HNSW 2.9+), the k-NN query's ``method_parameters.ef_search``
+(2.16+, k-NN PR #1783), "Vector search settings" (``index.knn``,
+``index.knn.algo_param.ef_search``), "Hybrid query" (``hybrid.queries``, at most 5),
+"Normalization processor" (``normalization.technique: min_max``, ``combination.technique:
+arithmetic_mean``, ``combination.parameters.weights``) and "Score ranker processor"
+(``combination.technique: rrf``, ``combination.rank_constant``, default 60).
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -46,12 +62,45 @@ logger = logging.getLogger(__name__)
 
 VECTOR_FIELD = "vector"
 TEXT_FIELD = "text"
+METADATA_TERMS_FIELD = "metadata_terms"
 TEXT_ANALYZER = "strata_text"
 BULK_BATCH_CHUNKS = 200
 _RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 _HIT_FIELDS = (
     "tenant", "document_id", "chunk_index", "text", "source_key", "title", "page", "char_start", "char_end",
+    "heading_path", "metadata",
 )  # fmt: skip
+
+
+# Fields that indexes created by earlier versions of Strata lack.
+_FIELDS_ADDED_LATER = ("heading_path", "metadata", METADATA_TERMS_FIELD)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConfig:
+    """How the chunks index and the hybrid pipeline are built.
+
+    Parameters
+    ----------
+    m, ef_construction
+        HNSW graph parameters of the ``knn_vector`` field (fixed when the index is created).
+    ef_search
+        Candidates kept while walking the graph at query time: sent on every k-NN clause
+        (``method_parameters``) and, on managed domains, as the index default.
+    serverless
+        OpenSearch Serverless (``aoss``): index settings it does not take are left out.
+    """
+
+    m: int = 16
+    ef_construction: int = 128
+    ef_search: int = 100
+    serverless: bool = False
+
+    def __post_init__(self) -> None:
+        for name, value, low in (("m", self.m, 2), ("ef_construction", self.ef_construction, 2),
+                                 ("ef_search", self.ef_search, 2)):  # fmt: skip
+            if value < low:
+                raise ValueError(f"{name} must be at least {low} (given {value})")
 
 
 class OpenSearchVectorStore(VectorStore):
@@ -71,6 +120,8 @@ class OpenSearchVectorStore(VectorStore):
         Hybrid fusion settings; :meth:`ensure_search_pipeline` writes the same weights.
     refresh
         Make writes visible to searches before returning (``wait_for`` on bulk requests).
+    config
+        HNSW parameters and the Serverless switch (:class:`IndexConfig`).
     """
 
     def __init__(
@@ -82,6 +133,7 @@ class OpenSearchVectorStore(VectorStore):
         *,
         hybrid: HybridConfig | None = None,
         refresh: bool = True,
+        config: IndexConfig | None = None,
     ) -> None:
         if dimension < 1:
             raise ValueError(f"dimension must be positive (given {dimension})")
@@ -91,14 +143,18 @@ class OpenSearchVectorStore(VectorStore):
         self.pipeline = pipeline
         self.hybrid = hybrid or HybridConfig()
         self.refresh = refresh
+        self.config = config or IndexConfig()
 
     # -- setup --------------------------------------------------------------------------------
 
     def index_body(self) -> dict[str, Any]:
         """Settings and mappings of the chunks index."""
+        index_settings: dict[str, Any] = {"knn": True}
+        if not self.config.serverless:
+            index_settings["knn.algo_param.ef_search"] = self.config.ef_search
         return {
             "settings": {
-                "index": {"knn": True},
+                "index": index_settings,
                 "analysis": {
                     # Same reading of text as the local store: English stop words, Porter stems.
                     "filter": {"strata_english_stop": {"type": "stop", "stopwords": "_english_"}},
@@ -123,6 +179,9 @@ class OpenSearchVectorStore(VectorStore):
                     "page": {"type": "integer"},
                     "char_start": {"type": "integer", "index": False},
                     "char_end": {"type": "integer", "index": False},
+                    "heading_path": {"type": "keyword", "index": False},
+                    "metadata": {"type": "object", "enabled": False},
+                    METADATA_TERMS_FIELD: {"type": "keyword"},
                     VECTOR_FIELD: {
                         "type": "knn_vector",
                         "dimension": self.dimension,
@@ -130,7 +189,7 @@ class OpenSearchVectorStore(VectorStore):
                             "name": "hnsw",
                             "engine": "faiss",
                             "space_type": "cosinesimil",
-                            "parameters": {"m": 16, "ef_construction": 128},
+                            "parameters": {"m": self.config.m, "ef_construction": self.config.ef_construction},
                         },
                     },
                 },
@@ -138,28 +197,24 @@ class OpenSearchVectorStore(VectorStore):
         }
 
     def pipeline_body(self) -> dict[str, Any]:
-        """The search pipeline that turns a hybrid query's sub-scores into one score."""
-        return {
-            "description": "Strata hybrid search: min-max normalization, weighted arithmetic mean",
-            "phase_results_processors": [
-                {
-                    "normalization-processor": {
-                        "normalization": {"technique": "min_max"},
-                        "combination": {
-                            "technique": "arithmetic_mean",
-                            "parameters": {"weights": list(self.hybrid.weights)},
-                        },
-                    }
-                }
-            ],
-        }
+        """The search pipeline that turns a hybrid query's sub-scores into one score: the
+        processor ``HybridConfig`` names, so both adapters fuse alike."""
+        processor = self.hybrid.pipeline_processor()
+        return {"description": f"Strata hybrid search ({self.hybrid.fusion})", "phase_results_processors": [processor]}
 
     def ensure_index(self) -> bool:
-        """Create the index if it does not exist; returns whether it was created."""
+        """Create the index if it does not exist; returns whether it was created.
+
+        An existing index gets the fields added since it was created (the mapping is strict, so
+        a chunk with headings or metadata would be rejected otherwise); adding fields to a
+        mapping is allowed and idempotent."""
         from opensearchpy.exceptions import RequestError
 
         with self._errors():
             if self.client.indices.exists(index=self.index):
+                properties = self.index_body()["mappings"]["properties"]
+                added = {name: properties[name] for name in _FIELDS_ADDED_LATER}
+                self.client.indices.put_mapping(index=self.index, body={"properties": added})
                 return False
             try:
                 self.client.indices.create(index=self.index, body=self.index_body())
@@ -174,6 +229,13 @@ class OpenSearchVectorStore(VectorStore):
         """Create or update the hybrid search pipeline (a PUT, so it is idempotent)."""
         with self._errors():
             self.client.search_pipeline.put(id=self.pipeline, body=self.pipeline_body())
+
+    def bootstrap(self) -> bool:
+        """Create the index if it is missing and write the search pipeline; safe to call on every
+        cold start. Returns whether the index was created."""
+        created = self.ensure_index()
+        self.ensure_search_pipeline()
+        return created
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -256,7 +318,7 @@ class OpenSearchVectorStore(VectorStore):
             # The order matches the pipeline's weights: (keyword, vector).
             queries = [self._keyword_query(request, filters), self._knn_query(request, filters, size)]
             query, params = {"hybrid": {"queries": queries}}, {"search_pipeline": self.pipeline}
-        body = {"size": size, "query": query, "_source": {"excludes": [VECTOR_FIELD]}}
+        body = {"size": size, "query": query, "_source": {"excludes": [VECTOR_FIELD, METADATA_TERMS_FIELD]}}
         return body, params
 
     @staticmethod
@@ -264,6 +326,8 @@ class OpenSearchVectorStore(VectorStore):
         filters: list[dict[str, Any]] = [{"term": {"tenant": request.tenant}}]
         if request.document_ids is not None:
             filters.append({"terms": {"document_id": list(request.document_ids)}})
+        # One term per pair: all of them must match (a bool filter is a conjunction).
+        filters.extend({"term": {METADATA_TERMS_FIELD: metadata_term(k, v)}} for k, v in request.filters)
         return filters
 
     @staticmethod
@@ -273,10 +337,14 @@ class OpenSearchVectorStore(VectorStore):
         match = {"match": {TEXT_FIELD: {"query": " ".join(request.terms)}}}
         return {"bool": {"must": [match], "filter": filters}}
 
-    @staticmethod
-    def _knn_query(request: SearchRequest, filters: list[dict[str, Any]], k: int) -> dict[str, Any]:
+    def _knn_query(self, request: SearchRequest, filters: list[dict[str, Any]], k: int) -> dict[str, Any]:
         assert request.vector is not None
-        knn = {"vector": list(request.vector), "k": k, "filter": {"bool": {"filter": filters}}}
+        knn = {
+            "vector": list(request.vector),
+            "k": k,
+            "filter": {"bool": {"filter": filters}},
+            "method_parameters": {"ef_search": max(self.config.ef_search, k)},
+        }
         return {"knn": {VECTOR_FIELD: knn}}
 
     @staticmethod
@@ -291,7 +359,7 @@ class OpenSearchVectorStore(VectorStore):
         actions: list[dict[str, Any]] = []
         for chunk in chunks:
             actions.append({"index": {"_index": self.index, "_id": chunk_id(chunk)}})
-            actions.append(chunk.model_dump(include=set(_HIT_FIELDS) | {VECTOR_FIELD}))
+            actions.append(document_source(chunk))
         params = {"refresh": "wait_for"} if self.refresh else {}
         with self._errors():
             # Sent to /{index}/_bulk, so IAM can scope the write to this one index.
@@ -311,7 +379,11 @@ class OpenSearchVectorStore(VectorStore):
                 # Cannot happen with the filters above; never let it reach a prompt if it does.
                 logger.error("dropped a hit of another tenant from index %s", self.index)
                 continue
-            hits.append(SearchHit(**{f: source.get(f) for f in _HIT_FIELDS}, score=float(raw["_score"])))
+            fields = {f: source.get(f) for f in _HIT_FIELDS}
+            # Chunks indexed before headings and metadata existed have neither.
+            fields["heading_path"] = fields["heading_path"] or []
+            fields["metadata"] = fields["metadata"] or {}
+            hits.append(SearchHit(**fields, score=float(raw["_score"])))
             if len(hits) == request.k:
                 break
         return hits
@@ -335,6 +407,18 @@ def _unit(vector: Sequence[float]) -> np.ndarray:
     array = np.asarray(vector, dtype=np.float32)
     norm = np.linalg.norm(array)
     return array / norm if norm else array
+
+
+def metadata_term(key: str, value: str) -> str:
+    """The ``metadata_terms`` keyword of one metadata pair: JSON, so no key or value is ambiguous."""
+    return json.dumps([key, value], ensure_ascii=False)
+
+
+def document_source(chunk: ChunkRecord) -> dict[str, Any]:
+    """The indexed document of a chunk: its fields, its vector and its metadata as terms."""
+    source = chunk.model_dump(include=set(_HIT_FIELDS) | {VECTOR_FIELD})
+    source[METADATA_TERMS_FIELD] = [metadata_term(k, v) for k, v in sorted(chunk.metadata.items())]
+    return source
 
 
 def chunk_id(chunk: ChunkRecord | SearchHit) -> str:
@@ -366,6 +450,9 @@ def client_for(
         ``es`` for OpenSearch Service domains, ``aoss`` for OpenSearch Serverless.
     """
     from opensearchpy import AWSV4SignerAuth, OpenSearch, RequestsHttpConnection
+
+    if service not in ("es", "aoss"):
+        raise ValueError(f"service must be 'es' (OpenSearch Service) or 'aoss' (Serverless), not {service!r}")
 
     if credentials is None:
         import boto3

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from strata.retrieval import (
@@ -18,8 +24,13 @@ from strata.retrieval import (
     SearchMode,
     VectorStoreError,
 )
+from strata.retrieval.base import _search_request
+from strata.retrieval.local import SCHEMA_VERSION
 
 ALL_MODES = list(SearchMode)
+# The fusion these tests' expected figures are worked out for (min-max, equal weights), pinned so
+# that tuning the defaults in strata.retrieval.hybrid does not change what they check.
+MIN_MAX = HybridConfig(keyword_weight=0.5, vector_weight=0.5, candidates=50, fusion="min_max")
 
 
 def chunk(
@@ -54,7 +65,7 @@ def ids(hits: Sequence[SearchHit]) -> list[tuple[str, int]]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LocalVectorStore]:
-    with LocalVectorStore(tmp_path / "vectors.db") as opened:
+    with LocalVectorStore(tmp_path / "vectors.db", hybrid=MIN_MAX) as opened:
         opened.upsert(fillers())
         yield opened
 
@@ -253,7 +264,7 @@ def _expected_fusion(
 def test_local_store_hybrid_fuses_like_the_normalization_processor(
     tmp_path: Path, weights: tuple[float, float], expected_first: str
 ) -> None:
-    config = HybridConfig(keyword_weight=weights[0], vector_weight=weights[1], candidates=10)
+    config = HybridConfig(keyword_weight=weights[0], vector_weight=weights[1], candidates=10, fusion="min_max")
     with LocalVectorStore(tmp_path / "vectors.db", hybrid=config) as store:
         store.upsert(fillers())
         _hybrid_corpus(store)
@@ -464,3 +475,218 @@ def test_local_store_refuses_work_after_close(tmp_path: Path) -> None:
 
     with pytest.raises(VectorStoreError, match="closed"):
         store.count("acme")
+
+
+# -- headings, metadata, schema migration ----------------------------------------------------
+
+_SCHEMA_1 = """
+CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, document_id TEXT NOT NULL, chunk_index INTEGER NOT NULL,
+    text TEXT NOT NULL, source_key TEXT NOT NULL, title TEXT NOT NULL, page INTEGER,
+    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, vector BLOB NOT NULL,
+    UNIQUE (tenant, document_id, chunk_index)
+);
+CREATE TABLE tenant_versions (tenant TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2');
+INSERT INTO store_meta VALUES ('schema_version', '1'), ('dimension', '4');
+INSERT INTO tenant_versions VALUES ('acme', 1);
+"""
+
+
+def test_local_store_migrates_a_schema_1_file_without_losing_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_SCHEMA_1)
+        vector = np.asarray([1, 0, 0, 0], dtype=np.float32).tobytes()
+        conn.execute(
+            "INSERT INTO chunks VALUES (7, 'acme', 'old', 0, 'walrus tusks', 'k', 'Old', NULL, 0, 12, ?)", (vector,)
+        )
+        conn.execute("INSERT INTO chunks_fts (rowid, text) VALUES (7, 'walrus tusks')")
+    conn.close()
+
+    with LocalVectorStore(path) as store:
+        old = store.search(tenant="acme", query_text="walrus", query_vector=[1, 0, 0, 0], k=5)
+        store.upsert([chunk("acme", "new", 0, "walrus pups", [1, 0, 0, 0]).model_copy(update={"metadata": {"a": "b"}})])
+        both = store.search(tenant="acme", query_text="walrus", query_vector=[1, 0, 0, 0], k=5, mode="keyword")
+        filtered = store.search(tenant="acme", query_text="walrus", query_vector=[1, 0, 0, 0], k=5, filters={"a": "b"})
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()[0]
+    conn.close()
+
+    assert [(h.document_id, h.heading_path, h.metadata) for h in old] == [("old", [], {})]
+    assert sorted(ids(both)) == [("new", 0), ("old", 0)]
+    assert ids(filtered) == [("new", 0)]
+    assert version == SCHEMA_VERSION == "2"
+
+
+def test_local_store_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_SCHEMA_1.replace("('schema_version', '1')", "('schema_version', '9')"))
+    conn.close()
+
+    with pytest.raises(VectorStoreError, match="schema 9"):
+        LocalVectorStore(path)
+
+
+# -- the ANN index ---------------------------------------------------------------------------
+
+
+def _clustered(count: int, seed: int = 0, tenant: str = "acme") -> list[ChunkRecord]:
+    """Chunks in 8 documents, each document's vectors near its own random direction."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((8, 16))
+    chunks = []
+    for i in range(count):
+        doc = i % 8
+        vector = centres[doc] + 0.1 * rng.standard_normal(16)
+        chunks.append(
+            chunk(tenant, f"doc-{doc}", i // 8, f"part {i} of topic{doc}", vector.tolist()).model_copy(
+                update={"metadata": {"parity": str(i % 2)}}
+            )
+        )
+    return chunks
+
+
+@pytest.fixture
+def ann_pair(tmp_path: Path) -> Iterator[tuple[LocalVectorStore, LocalVectorStore]]:
+    """Two handles on one file: IVF from 200 chunks, and exact only."""
+    pytest.importorskip("faiss")  # the ``local`` extra; without it every search is exact
+    path = tmp_path / "vectors.db"
+    with (
+        LocalVectorStore(path, hybrid=MIN_MAX, ann_min_chunks=200, ann_nprobe=64) as ann,
+        LocalVectorStore(path, hybrid=MIN_MAX, ann_min_chunks=None) as exact,
+    ):
+        ann.upsert(_clustered(800))
+        yield ann, exact
+
+
+def _query(seed: int) -> list[float]:
+    return np.random.default_rng(seed).standard_normal(16).tolist()
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_local_store_ann_search_agrees_with_exact_search(
+    ann_pair: tuple[LocalVectorStore, LocalVectorStore], mode: SearchMode
+) -> None:
+    ann, exact = ann_pair
+    for seed in range(5):
+        request = {"tenant": "acme", "query_text": "topic3 part", "query_vector": _query(seed), "k": 10, "mode": mode}
+        fast, slow = ann.search(**request), exact.search(**request)
+        # nprobe 64 of 28 lists probes them all: the IVF must then return exactly the exact top k.
+        assert ids(fast) == ids(slow)
+        assert [h.score for h in fast] == pytest.approx([h.score for h in slow], abs=1e-5)
+    if mode is not SearchMode.KEYWORD:  # keyword search never touches the vector index
+        assert ann._cache["acme"].ann is not None
+        assert exact._cache["acme"].ann is None
+
+
+@pytest.mark.parametrize("mode", [SearchMode.VECTOR, SearchMode.HYBRID])
+def test_local_store_ann_search_applies_filters(
+    ann_pair: tuple[LocalVectorStore, LocalVectorStore], mode: SearchMode
+) -> None:
+    ann, _ = ann_pair
+    hits = ann.search(
+        tenant="acme", query_text="part", query_vector=_query(1), k=20, mode=mode,
+        document_ids=["doc-2", "doc-4"], filters={"parity": "0"},
+    )  # fmt: skip
+
+    assert len(hits) == 20
+    assert {h.document_id for h in hits} <= {"doc-2", "doc-4"}
+    assert {h.metadata["parity"] for h in hits} == {"0"}
+
+
+def test_local_store_ann_index_is_updated_in_place_by_writes(
+    ann_pair: tuple[LocalVectorStore, LocalVectorStore],
+) -> None:
+    ann, exact = ann_pair
+    query = {"tenant": "acme", "query_text": "", "k": 5, "mode": "vector"}
+    ann.search(query_vector=_query(0), **query)
+    index = ann._cache["acme"]
+    trained = index.ann
+
+    # Another handle (think: the ingest worker) adds a document right on the query and deletes one.
+    target = _query(9)
+    exact.upsert([chunk("acme", "fresh", i, f"fresh {i}", target) for i in range(3)])
+    exact.delete_document("acme", "doc-0")
+    hits = ann.search(query_vector=target, **query)
+    remaining = ann.search(query_vector=_query(0), **(query | {"k": 100}))
+
+    assert ids(hits)[:3] == [("fresh", 0), ("fresh", 1), ("fresh", 2)]
+    assert "doc-0" not in {h.document_id for h in remaining}
+    assert ann._cache["acme"] is index and index.ann is trained  # caught up, not rebuilt
+    assert index.ann.ntotal == 800 - 100 + 3
+
+
+# -- crash safety ----------------------------------------------------------------------------
+
+_WRITER = """
+import sys
+from strata.retrieval import ChunkRecord, LocalVectorStore
+
+store = LocalVectorStore(sys.argv[1])
+for n in range(10_000):
+    chunks = [
+        ChunkRecord(tenant="acme", document_id=f"doc-{n}", chunk_index=i, text=f"chunk {i} of doc {n}",
+                    vector=[1.0, float(i), 0.0, float(n)], source_key="k", title="t", char_start=0, char_end=1,
+                    metadata={"n": str(n)})
+        for i in range(50)
+    ]
+    store.upsert(chunks)
+    print(n, flush=True)  # committed: upsert has returned
+"""
+
+
+def test_local_store_keeps_every_committed_document_whole_after_a_kill(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.db"
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    writer = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True, env=env)
+    assert writer.stdout is not None
+    committed = -1
+    while committed < 8:  # let it commit a few documents, then kill it in the middle of the next ones
+        line = writer.stdout.readline()
+        assert line, "the writer died before committing"
+        committed = int(line)
+    time.sleep(0.05)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=10)
+
+    with LocalVectorStore(path) as reopened:
+        conn = reopened._conn()
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        per_document = dict(conn.execute("SELECT document_id, COUNT(*) FROM chunks GROUP BY document_id").fetchall())
+        fts_rows = conn.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0]
+        hits = reopened.search(tenant="acme", query_text="chunk", query_vector=[1, 0, 0, 1], k=100, filters={"n": "3"})
+
+    assert {f"doc-{n}" for n in range(committed + 1)} <= set(per_document)  # nothing committed is lost
+    assert set(per_document.values()) == {50}  # and no document is half written
+    assert fts_rows == sum(per_document.values())
+    assert len(hits) == 50
+
+
+def test_local_store_a_search_behind_the_shared_index_scores_its_own_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.db"
+    with LocalVectorStore(path, hybrid=MIN_MAX) as store, LocalVectorStore(path) as writer:
+        store.upsert([chunk("acme", "old", 0, "old", [1, 0, 0, 0]), chunk("acme", "kept", 0, "kept", [0, 1, 0, 0])])
+        vector_search = {"tenant": "acme", "query_text": "", "query_vector": [1, 0, 0, 0], "k": 10, "mode": "vector"}
+        store.search(**vector_search)  # the shared index is loaded at this version
+        request = _search_request("acme", None, [1, 0, 0, 0], 10, "vector", None)
+        with store._read() as conn:
+            conn.execute("SELECT COUNT(*) FROM chunks").fetchone()  # this reader's snapshot starts here
+            writer.delete_document("acme", "old")
+            writer.upsert([chunk("acme", "new", 0, "new", [1, 0, 0, 0])])
+            # Another thread's search moves the shared index past the snapshot.
+            other = threading.Thread(target=store.search, kwargs=vector_search)
+            other.start()
+            other.join()
+            behind, _ = store._rank(conn, request)
+            documents = {row[0]: row[1] for row in conn.execute("SELECT id, document_id FROM chunks")}
+
+    assert store._cache == {}  # closed
+    # The snapshot still has "old" (deleted later) and not "new" (written later).
+    assert [documents[chunk_id] for chunk_id, _ in behind] == ["old", "kept"]

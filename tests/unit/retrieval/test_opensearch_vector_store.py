@@ -30,7 +30,8 @@ from strata.retrieval import (
     build_vector_store,
     client_for,
 )
-from strata.retrieval.opensearch import chunk_id
+from strata.retrieval.opensearch import IndexConfig, chunk_id
+from tests.unit.retrieval.fake_opensearch import FakeCluster, fake_client
 
 INDEX = "strata-chunks"
 PIPELINE = "strata-chunks-hybrid"
@@ -108,7 +109,9 @@ def store(fake: FakeOpenSearch) -> OpenSearchVectorStore:
     client = OpenSearch(
         hosts=[{"host": "search.test", "port": 443}], connection_class=RecordingConnection, fake=fake, max_retries=0
     )
-    return OpenSearchVectorStore(client, INDEX, dimension=3, pipeline=PIPELINE, hybrid=HybridConfig(candidates=20))
+    # min-max with equal weights, pinned: the expected bodies below are worked out for it.
+    hybrid = HybridConfig(keyword_weight=0.5, vector_weight=0.5, candidates=20, fusion="min_max")
+    return OpenSearchVectorStore(client, INDEX, dimension=3, pipeline=PIPELINE, hybrid=hybrid)
 
 
 def chunk(document_id: str, index: int, text: str = "text", tenant: str = "acme") -> ChunkRecord:
@@ -168,13 +171,20 @@ def test_opensearch_ensure_index_creates_a_faiss_cosine_knn_index(
     assert "porter_stem" in analyzer["filter"]
 
 
-def test_opensearch_ensure_index_leaves_an_existing_index_alone(
+def test_opensearch_ensure_index_adds_the_new_fields_to_an_existing_index(
     store: OpenSearchVectorStore, fake: FakeOpenSearch
 ) -> None:
     fake.replies[("HEAD", f"/{INDEX}")] = (200, {})
 
     assert store.ensure_index() is False
-    assert [r.method for r in fake.requests] == ["HEAD"]
+    assert [(r.method, r.path) for r in fake.requests] == [("HEAD", f"/{INDEX}"), ("PUT", f"/{INDEX}/_mapping")]
+    assert fake.requests[1].body == {
+        "properties": {
+            "heading_path": {"type": "keyword", "index": False},
+            "metadata": {"type": "object", "enabled": False},
+            "metadata_terms": {"type": "keyword"},
+        }
+    }
 
 
 def test_opensearch_ensure_index_tolerates_a_concurrent_creation(
@@ -215,7 +225,7 @@ def test_opensearch_vector_search_filters_inside_the_knn_clause(
     assert "search_pipeline" not in request.params
     assert request.body == {
         "size": 2,
-        "_source": {"excludes": ["vector"]},
+        "_source": {"excludes": ["vector", "metadata_terms"]},
         "query": {
             "knn": {
                 "vector": {
@@ -224,6 +234,7 @@ def test_opensearch_vector_search_filters_inside_the_knn_clause(
                     "filter": {
                         "bool": {"filter": [{"term": {"tenant": "acme"}}, {"terms": {"document_id": ["a", "b"]}}]}
                     },
+                    "method_parameters": {"ef_search": 100},
                 }
             }
         },
@@ -290,7 +301,12 @@ def test_opensearch_hybrid_search_uses_the_pipeline_and_keeps_the_top_k(
                 {"bool": {"must": [{"match": {"text": {"query": "refund policy"}}}], "filter": tenant_filter}},
                 {
                     "knn": {
-                        "vector": {"vector": [0.0, 1.0, 0.0], "k": 20, "filter": {"bool": {"filter": tenant_filter}}}
+                        "vector": {
+                            "vector": [0.0, 1.0, 0.0],
+                            "k": 20,
+                            "filter": {"bool": {"filter": tenant_filter}},
+                            "method_parameters": {"ef_search": 100},
+                        }
                     }
                 },
             ]
@@ -327,11 +343,12 @@ def test_opensearch_upsert_overwrites_by_position_then_drops_stale_chunks(
     ]
     bulk = fake.requests[0]
     assert bulk.params["refresh"] == "wait_for"
+    # Every field of the chunk (heading_path and metadata included), plus the metadata as terms.
     assert bulk.body == [
         {"index": {"_index": INDEX, "_id": chunk_id(chunk("doc", 0))}},
-        chunk("doc", 0, "first").model_dump(),
+        chunk("doc", 0, "first").model_dump() | {"metadata_terms": []},
         {"index": {"_index": INDEX, "_id": chunk_id(chunk("doc", 1))}},
-        chunk("doc", 1, "second").model_dump(),
+        chunk("doc", 1, "second").model_dump() | {"metadata_terms": []},
     ]
     cleanup = fake.requests[1]
     assert (cleanup.params["refresh"], cleanup.params["conflicts"]) == ("true", "proceed")
@@ -454,3 +471,131 @@ def test_build_vector_store_picks_the_adapter_from_settings(tmp_path) -> None:  
 def test_build_vector_store_needs_an_endpoint_for_opensearch() -> None:
     with pytest.raises(VectorStoreError, match="STRATA_OPENSEARCH_ENDPOINT"):
         build_vector_store(Settings(vector_store="opensearch", opensearch_endpoint=None))
+
+
+# -- index configuration, metadata, RRF, Serverless ------------------------------------------
+
+
+def test_opensearch_index_body_takes_the_hnsw_parameters_from_the_config(fake: FakeOpenSearch) -> None:
+    client = OpenSearch(hosts=[{"host": "search.test", "port": 443}], connection_class=RecordingConnection, fake=fake)
+    managed = OpenSearchVectorStore(
+        client, INDEX, 3, PIPELINE, config=IndexConfig(m=32, ef_construction=256, ef_search=64)
+    )
+    serverless = OpenSearchVectorStore(client, INDEX, 3, PIPELINE, config=IndexConfig(serverless=True))
+
+    body = managed.index_body()
+
+    assert body["settings"]["index"] == {"knn": True, "knn.algo_param.ef_search": 64}
+    assert body["mappings"]["properties"]["vector"]["method"]["parameters"] == {"m": 32, "ef_construction": 256}
+    # Serverless manages index settings itself; only index.knn is sent there.
+    assert serverless.index_body()["settings"]["index"] == {"knn": True}
+    properties = body["mappings"]["properties"]
+    assert properties["metadata"] == {"type": "object", "enabled": False}
+    assert properties["metadata_terms"] == {"type": "keyword"}
+    assert properties["heading_path"] == {"type": "keyword", "index": False}
+
+
+@pytest.mark.parametrize(("config", "message"), [({"m": 1}, "m must be"), ({"ef_search": 0}, "ef_search must be")])
+def test_opensearch_index_config_rejects_values_opensearch_would(config: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        IndexConfig(**config)
+
+
+def test_opensearch_rrf_fusion_writes_the_score_ranker_processor(fake: FakeOpenSearch) -> None:
+    client = OpenSearch(hosts=[{"host": "search.test", "port": 443}], connection_class=RecordingConnection, fake=fake)
+    hybrid = HybridConfig(keyword_weight=0.3, vector_weight=0.7, fusion="rrf", rank_constant=40)
+    remote = OpenSearchVectorStore(client, INDEX, 3, PIPELINE, hybrid=hybrid)
+
+    remote.ensure_search_pipeline()
+
+    assert fake.only("PUT", f"/_search/pipeline/{PIPELINE}").body["phase_results_processors"] == [
+        {
+            "score-ranker-processor": {
+                "combination": {"technique": "rrf", "rank_constant": 40, "parameters": {"weights": [0.3, 0.7]}}
+            }
+        }
+    ]
+
+
+def test_opensearch_metadata_filters_are_terms_in_every_sub_query(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("POST", f"/{INDEX}/_search")] = search_reply()
+
+    store.search(tenant="acme", query_text="refund", query_vector=[1, 0, 0], k=3, filters={"team": "ops", "lang": "en"})
+
+    request = fake.only("POST", f"/{INDEX}/_search")
+    expected = [
+        {"term": {"tenant": "acme"}},
+        {"term": {"metadata_terms": '["lang", "en"]'}},
+        {"term": {"metadata_terms": '["team", "ops"]'}},
+    ]
+    keyword, knn = request.body["query"]["hybrid"]["queries"]
+    assert keyword["bool"]["filter"] == expected
+    assert knn["knn"]["vector"]["filter"] == {"bool": {"filter": expected}}
+
+
+def test_opensearch_bulk_indexes_metadata_as_terms_and_hits_read_it_back(
+    store: OpenSearchVectorStore, fake: FakeOpenSearch
+) -> None:
+    fake.replies[("POST", f"/{INDEX}/_bulk")] = (200, {"errors": False, "items": []})
+    tagged = chunk("doc", 0).model_copy(update={"metadata": {"lang": "en", "a=b": "c"}, "heading_path": ["H1", "H2"]})
+
+    store.upsert([tagged])
+    fake.replies[("POST", f"/{INDEX}/_search")] = search_reply(
+        tagged.model_dump(exclude={"vector"}), source("old", 0) | {"heading_path": None, "metadata": None}
+    )
+    hits = store.search(tenant="acme", query_text="text", query_vector=None, k=5, mode="keyword")
+
+    document = fake.only("POST", f"/{INDEX}/_bulk").body[1]
+    assert document["metadata"] == {"lang": "en", "a=b": "c"}
+    assert document["metadata_terms"] == ['["a=b", "c"]', '["lang", "en"]']  # JSON: "=" in a key is unambiguous
+    assert [(h.heading_path, h.metadata) for h in hits] == [(["H1", "H2"], {"lang": "en", "a=b": "c"}), ([], {})]
+
+
+def test_opensearch_bootstrap_creates_the_index_once_and_rewrites_the_pipeline() -> None:
+    cluster = FakeCluster()
+    remote = OpenSearchVectorStore(fake_client(cluster), INDEX, 3, PIPELINE)
+
+    first, second = remote.bootstrap(), remote.bootstrap()
+
+    assert (first, second) == (True, False)
+    assert [(r.method, r.path) for r in cluster.requests] == [
+        ("HEAD", f"/{INDEX}"),
+        ("PUT", f"/{INDEX}"),
+        ("PUT", f"/_search/pipeline/{PIPELINE}"),
+        ("HEAD", f"/{INDEX}"),
+        ("PUT", f"/{INDEX}/_mapping"),
+        ("PUT", f"/_search/pipeline/{PIPELINE}"),
+    ]
+    assert cluster.indices[INDEX]["mappings"]["properties"] == remote.index_body()["mappings"]["properties"]
+    assert cluster.pipelines[PIPELINE] == remote.pipeline_body()
+
+
+def test_client_for_signs_requests_for_serverless_with_the_aoss_service() -> None:
+    credentials = Credentials("AKIDEXAMPLE", "secret")
+
+    client = client_for("abc123.eu-west-1.aoss.amazonaws.com", "eu-west-1", credentials=credentials, service="aoss")
+
+    connection = client.transport.get_connection()
+    signed = connection.session.auth(requests.Request("POST", f"{connection.host}/{INDEX}/_search").prepare())
+    assert "/eu-west-1/aoss/aws4_request" in signed.headers["Authorization"]
+    with pytest.raises(ValueError, match="service"):
+        client_for("x.example", "eu-west-1", credentials=credentials, service="opensearch")
+
+
+def test_build_vector_store_passes_the_index_settings_and_signs_for_serverless() -> None:
+    settings = Settings(
+        vector_store="opensearch",
+        opensearch_endpoint="https://abc.us-east-1.aoss.amazonaws.com",
+        opensearch_knn_m=24,
+        opensearch_knn_ef_search=256,
+        opensearch_serverless=True,
+    )
+
+    remote = build_vector_store(settings)
+
+    assert isinstance(remote, OpenSearchVectorStore)
+    assert (remote.config.m, remote.config.ef_search, remote.config.serverless) == (24, 256, True)
+    auth = remote.client.transport.get_connection().session.auth
+    assert auth.service == "aoss"
