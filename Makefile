@@ -31,7 +31,7 @@ lint: $(STAMP)
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install -e '.[models,local,infra,dev]'
+	$(BIN)/pip install -e '.[models,local,infra,dev,report]'
 	touch $(STAMP)
 
 # The chat-page test drives the system's Chromium; as root on Debian/Ubuntu it is installed here,

@@ -102,6 +102,31 @@ def _functions(stack: StrataStack) -> None:
     _suppress(
         functions,
         "AwsSolutions-IAM5",
+        "Ingestion in parts: the ingest function reads, writes and deletes the staged chunks of the "
+        "documents it is ingesting, under the staging prefix of the documents bucket (outside the "
+        "tenant prefix, so no event fires); listing is limited to that prefix by a condition.",
+        [
+            _regex(
+                rf"^Resource::<DocumentsBucket[A-Za-z0-9]+\.Arn>\/"
+                rf"{_escape(stack.resources.documents_bucket.staging_prefix)}\*$"
+            )
+        ],
+    )
+    _suppress(
+        functions,
+        "AwsSolutions-IAM5",
+        "The interaction log: chat's s3:PutObject on new objects under the log's prefix of the "
+        "documents bucket (outside the tenant prefix); each object's key is a fresh date/hour/uuid.",
+        [
+            _regex(
+                rf"^Resource::<DocumentsBucket[A-Za-z0-9]+\.Arn>\/"
+                rf"{_escape(stack.resources.documents_bucket.interactions_prefix)}\*$"
+            )
+        ],
+    )
+    _suppress(
+        functions,
+        "AwsSolutions-IAM5",
         "The keys table's global secondary indexes (listing a tenant's keys queries by-tenant): CDK's "
         "table grants cover the table's own indexes as <table>/index/*, nothing outside the table.",
         [_regex(r"^Resource::<TablesStrataKeys[A-Za-z0-9]+\.Arn>\/index\/\*$")],

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from strata.documents import DocumentRecord, DocumentRegistry, DocumentStatus, parse_source_key
+from strata.documents import (
+    UNATTRIBUTED_TENANT,
+    DocumentRecord,
+    DocumentRegistry,
+    DocumentStatus,
+    parse_source_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +36,8 @@ class Reconciliation:
 def reconcile(
     *, s3: Any, sqs: Any, queue_url: str, bucket: str, registry: DocumentRegistry, prefix: str, region: str
 ) -> Reconciliation:
-    records = {(r.tenant, r.document_id): r for r in registry.scan()}
+    # Objects of no tenant are recorded for operators but never indexed: nothing to reconcile.
+    records = {(r.tenant, r.document_id): r for r in registry.scan() if r.tenant != UNATTRIBUTED_TENANT}
     created: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):

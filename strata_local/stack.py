@@ -24,6 +24,7 @@ from strata.config import RESOURCES, ROUTES, Settings
 from strata.documents import DocumentRegistry, source_key_for
 from strata.inference import ModelRegistry, ModelRegistryError, registry_from_settings
 from strata.inference.factory import build_breakers
+from strata.interactions import close_interaction_writers
 from strata_local import aws as local_aws
 from strata_local.env_file import read_env_file, write_env_file
 from strata_local.gateway import LocalGateway, Route, routes_from_table
@@ -38,6 +39,18 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_MODEL_PARAMETERS = {"repetition_penalty": 1.2}
 LOCAL_MODEL_MAX_TOKENS = 128
+# One poller feeds the ingest function here, not many concurrent Lambdas: a short budget per
+# invocation keeps another tenant's small file from waiting behind a long document's parts.
+LOCAL_INGEST_TIME_BUDGET_S = 10
+
+
+def _private(state_dir: Path) -> None:
+    """The state folder holds the vector store, copies of every table and object, the key pepper
+    and the logs: its owner's only (0700), and so is what is already in it (0600)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
+    for path in state_dir.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def _interrupt(*_: Any) -> None:
@@ -111,7 +124,7 @@ class LocalStack:
         """The flow: ports → environment → model server → local AWS → functions → gateway."""
         began = time.monotonic()
         config = self.config
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        _private(config.state_dir)
         for port, what in (
             (config.port, "gateway"),
             (config.model_port, "model server"),
@@ -254,6 +267,8 @@ class LocalStack:
         )
         thread = threading.Thread(target=server.run, name="gateway", daemon=True)
         thread.start()
+        # After the gateway stops, before the state is saved: the interaction log's last records.
+        self._closers.append(close_interaction_writers)
         self._closers.append(lambda: (setattr(server, "should_exit", True), thread.join(10)))
         wait_for_http(f"http://{config.host}:{config.port}/healthz", timeout_s=30)
 
@@ -303,6 +318,7 @@ class LocalStack:
             # one or two sentences. A registry file (--models) sets its own per alias.
             "STRATA_CHAT_PARAMETERS": json.dumps(LOCAL_MODEL_PARAMETERS),
             "STRATA_MAX_OUTPUT_TOKENS": str(LOCAL_MODEL_MAX_TOKENS),
+            "STRATA_INGEST_TIME_BUDGET_S": str(LOCAL_INGEST_TIME_BUDGET_S),
             **({"STRATA_MODELS_FILE": str(config.models_file.resolve())} if config.models_file else {}),
         }
 

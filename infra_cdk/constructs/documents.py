@@ -98,7 +98,14 @@ class Documents(Construct):
                 s3.LifecycleRule(
                     noncurrent_version_expiration=Duration.days(props.noncurrent_version_days),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
+                ),
+                # The parts of an ingestion that never finished (its run was abandoned): a run
+                # removes its own when it lands or is superseded.
+                s3.LifecycleRule(
+                    prefix=props.bucket.staging_prefix,
+                    expiration=Duration.days(2),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
             ],
         )
 

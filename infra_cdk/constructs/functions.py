@@ -16,12 +16,15 @@ api             read/write keys, tenants, rate limits, prompts, feedback; read d
                 ``UpdateItem`` on them (a deletion marks its record); read breakers;
                 ``s3:PutObject`` (it signs presigned uploads) and ``s3:DeleteObject`` on the
                 tenant prefix; read the key pepper secret (``POST /v1/keys`` hashes);
-                invoke the embedding endpoint; read the models parameter if one is set
+                invoke the embedding endpoint; read the chunk index (``POST /v1/search``);
+                read the models parameter if one is set
 chat            read/write rate limits, breakers, response cache; read prompts; invoke the
                 chat and embedding endpoints (and the registry's other targets); read the
-                chunk index; read the models parameter if one is set
-ingest          read the tenant prefix of the bucket; read/write documents and the chunk
-                index; invoke the embedding endpoint; consume the ingest queue
+                chunk index; ``s3:PutObject`` under the interaction log's prefix; read the
+                models parameter if one is set
+ingest          read the tenant prefix of the bucket, read/write/delete its staging prefix;
+                read/write documents and the chunk index; read tenants; invoke the
+                embedding endpoint; consume the ingest queue, send to it and to its DLQ
 ==============  ==========================================================================
 
 The key pepper never enters an environment: authorizer and api get the secret's ARN
@@ -49,6 +52,7 @@ from constructs import Construct
 from infra_cdk.bundling import LayerBundler, SourceTreeBundler
 from infra_cdk.constructs.models import INVOKE_ACTIONS, ModelEndpoint
 from infra_cdk.constructs.search import Search
+from strata.config.resources import RESOURCES
 from strata.config.settings import ENV_PREFIX, Settings
 from strata.inference.registry import ModelRegistry, parse_registry
 
@@ -291,6 +295,7 @@ class Functions(Construct):
         props.breakers_table.grant_read_data(self.api)  # /healthz reports each target's breaker
         self._grant_tenant_objects(self.api)
         props.embedding_endpoint.grant_invoke(self.api)
+        props.search.grant_read(self.api)  # POST /v1/search
 
         self.chat = self._function(
             "Chat",
@@ -320,11 +325,35 @@ class Functions(Construct):
             for function in (self.chat, self.api):
                 parameter.grant_read(function)
         props.search.grant_read(self.chat)
+        # The interaction log (strata.interactions): write-only, outside the tenant prefix.
+        iam.Grant.add_to_principal(
+            grantee=self.chat,
+            actions=["s3:PutObject"],
+            resource_arns=[props.bucket.arn_for_objects(f"{RESOURCES.documents_bucket.interactions_prefix}*")],
+        )
 
         self.ingest = self._function(
             "Ingest", handler="functions.ingest.app.handler", memory_mb=2048, timeout_s=props.ingest_timeout_s
         )
         props.bucket.grant_read(self.ingest, f"{props.tenant_prefix}*")
+        # A long document's parts are staged outside the tenant prefix (no event fires for them).
+        staging = RESOURCES.documents_bucket.staging_prefix
+        iam.Grant.add_to_principal(
+            grantee=self.ingest,
+            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            resource_arns=[props.bucket.arn_for_objects(f"{staging}*")],
+        )
+        self.ingest.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[props.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{staging}*"]}},
+            )
+        )
+        # Continuations go to the back of the ingest queue; permanent failures straight to the DLQ.
+        props.queue.grant_send_messages(self.ingest)
+        props.dlq.grant_send_messages(self.ingest)
+        props.tenants_table.grant_read_data(self.ingest)  # a tenant's own chunk size
         # Deletions look a document up by its key before removing it, hence read as well as write.
         props.documents_table.grant_read_write_data(self.ingest)
         props.embedding_endpoint.grant_invoke(self.ingest)

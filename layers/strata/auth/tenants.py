@@ -1,5 +1,5 @@
-"""Per-tenant settings (the tenants table): rate limits and daily token quota, and the tenant's
-answer policy (whether personal data in answers is redacted)."""
+"""Per-tenant settings (the tenants table): rate limits and daily token quota, the tenant's
+answer policy (whether personal data in answers is redacted) and how its documents are chunked."""
 
 from __future__ import annotations
 
@@ -46,6 +46,36 @@ class TenantStore:
     def get_limits(self, tenant: str) -> Limits:
         """The tenant's limits; a tenant nobody configured has none (every field unlimited)."""
         return self.get(tenant).limits
+
+    def get_chunking(self, tenant: str) -> tuple[int, int] | None:
+        """The tenant's own ``(chunk_tokens, overlap_tokens)``, None for the stack's default."""
+        item = self._table.get_item(Key={"tenant": validate_tenant(tenant)}, ProjectionExpression="chunking").get(
+            "Item"
+        )
+        chunking = (item or {}).get("chunking")
+        return (int(chunking["tokens"]), int(chunking["overlap"])) if chunking else None
+
+    def set_chunking(self, tenant: str, tokens: int | None, overlap: int = 0) -> None:
+        """Chunk the tenant's documents in windows of ``tokens`` (None: the stack's default) with
+        ``overlap``; documents ingested from then on use it (re-upload to re-chunk the others)."""
+        if tokens is not None and not (16 <= tokens <= 254 and 0 <= overlap < tokens):
+            raise ValueError(
+                f"chunking needs 16 <= tokens <= 254 and 0 <= overlap < tokens (given {tokens}, {overlap})"
+            )
+        key = {"tenant": validate_tenant(tenant)}
+        now = datetime.now(UTC).isoformat()
+        if tokens is None:
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="REMOVE chunking SET updated_at = :now",
+                ExpressionAttributeValues={":now": now},
+            )
+            return
+        self._table.update_item(
+            Key=key,
+            UpdateExpression="SET chunking = :chunking, updated_at = :now",
+            ExpressionAttributeValues={":chunking": {"tokens": tokens, "overlap": overlap}, ":now": now},
+        )
 
     def set_pii_redaction(self, tenant: str, enabled: bool) -> None:
         """Switch the redaction of personal data in the tenant's answers (on by default). Takes

@@ -45,10 +45,19 @@ class QueueSpec:
 
 @dataclass(frozen=True, slots=True)
 class BucketSpec:
-    """The documents bucket; object events under ``prefix`` notify the ingest queue."""
+    """The documents bucket; object events under ``prefix`` notify the ingest queue.
+
+    ``interactions_prefix`` holds the interaction log (strata.interactions): outside ``prefix``, so
+    no notification or ingestion ever sees it, and in this bucket rather than one of its own, so
+    that it shares the bucket's encryption, TLS-only policy, access logging and state snapshot.
+    ``staging_prefix`` holds the parts of long documents being ingested (strata.ingest.continuation),
+    outside ``prefix`` for the same reason.
+    """
 
     name: str
     prefix: str = "tenants/"
+    interactions_prefix: str = "interactions/"
+    staging_prefix: str = "ingest-staging/"
     events: tuple[str, ...] = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -26,12 +27,25 @@ class SourceKey:
         return PurePosixPath(self.path).name
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+MAX_PRINTED_CHARS = 300
+
+
+def printable(text: str, limit: int = MAX_PRINTED_CHARS) -> str:
+    """``text`` safe for a log line or a reason shown to users: control and bidi characters (a
+    key may hold any of them) written as ``\\xNN`` / ``\\uNNNN``, and at most ``limit`` characters."""
+    escaped = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
+
+
 def document_id_for(key: str) -> str:
     """Stable per object key, so a re-upload replaces the document instead of duplicating it."""
     return "doc_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 TENANT_PREFIX = RESOURCES.documents_bucket.prefix
+# Where the registry records objects that belong to no tenant: no tenant name starts with "_".
+UNATTRIBUTED_TENANT = "_unattributed"
 
 
 def parse_source_key(key: str, prefix: str = TENANT_PREFIX) -> SourceKey:

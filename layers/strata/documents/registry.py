@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
 from strata.documents.exceptions import DocumentNotFoundError
-from strata.documents.keys import SourceKey
+from strata.documents.keys import UNATTRIBUTED_TENANT, SourceKey, document_id_for, printable
 from strata.documents.types import DocumentRecord, DocumentStatus
 
 INTERRUPTED_REASON = "the previous attempt did not finish (the function timed out or crashed); retrying"
@@ -17,6 +19,11 @@ INTERRUPTED_REASON = "the previous attempt did not finish (the function timed ou
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _decimals(values: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB numbers are Decimals: boto3 refuses a float."""
+    return {name: Decimal(str(value)) if isinstance(value, float) else value for name, value in values.items()}
 
 
 def is_older(sequencer: str | None, than: str | None) -> bool:
@@ -57,14 +64,34 @@ class DocumentRegistry:
         record = self.find(source.tenant, source.document_id)
         return record is not None and is_older(sequencer, record.sequencer)
 
-    def mark_indexing(self, source: SourceKey, *, sequencer: str | None, size_bytes: int | None) -> None:
-        """Start an attempt. If the last one never finished (the function timed out or crashed,
-        so nothing recorded why), say so: should this attempt die too, the reason is on record."""
+    def is_indexed(self, source: SourceKey, *, etag: str | None, sequencer: str | None) -> bool:
+        """True when this very version is already indexed: a redelivered or duplicated event."""
+        record = self.find(source.tenant, source.document_id)
+        return (
+            record is not None
+            and record.status == DocumentStatus.INDEXED
+            and etag is not None
+            and record.etag == etag
+            and (sequencer is None or record.sequencer in (None, sequencer))
+        )
+
+    def owns(self, source: SourceKey, run_id: str) -> bool:
+        """True while ``run_id`` is the document's current ingestion run (not superseded, not removed)."""
+        record = self.find(source.tenant, source.document_id)
+        return record is not None and record.run_id == run_id
+
+    def mark_indexing(self, source: SourceKey, *, sequencer: str | None, size_bytes: int | None) -> str:
+        """Start a run and return its id: it supersedes any run still going on this document.
+
+        If the last attempt never finished (the function timed out or crashed, so nothing
+        recorded why), say so: should this attempt die too, the reason is on record."""
+        run_id = uuid.uuid4().hex
         previous = self._table.update_item(
             Key={"tenant": source.tenant, "document_id": source.document_id},
             UpdateExpression=(
                 "SET source_key = :key, title = if_not_exists(title, :title), #status = :status, "
                 "progress_percent = :zero, sequencer = :seq, size_bytes = :size, updated_at = :now, "
+                "started_at = :now, run_id = :run, "
                 "attempts = if_not_exists(attempts, :zero) + :one, chunks = if_not_exists(chunks, :zero) "
                 "REMOVE reason"
             ),
@@ -72,57 +99,89 @@ class DocumentRegistry:
             ExpressionAttributeValues={
                 ":key": source.key,
                 ":title": source.file_name,
-                ":status": DocumentStatus.INDEXING.value,
+                ":status": DocumentStatus.PROCESSING.value,
                 ":seq": sequencer,
                 ":size": size_bytes,
                 ":now": _now(),
+                ":run": run_id,
                 ":zero": 0,
                 ":one": 1,
             },
             ReturnValues="ALL_OLD",
         ).get("Attributes", {})
-        if previous.get("status") == DocumentStatus.INDEXING.value:
+        if previous.get("status") == DocumentStatus.PROCESSING.value:
             self._table.update_item(
                 Key={"tenant": source.tenant, "document_id": source.document_id},
                 UpdateExpression="SET reason = :reason",
                 ExpressionAttributeValues={":reason": INTERRUPTED_REASON},
             )
+        return run_id
 
-    def mark_progress(self, source: SourceKey, percent: int) -> None:
+    def mark_progress(self, source: SourceKey, percent: int, *, queued: bool = False) -> None:
+        """``queued``: the run waits in the queue for its next part."""
+        status = DocumentStatus.QUEUED if queued else DocumentStatus.PROCESSING
         self._table.update_item(
             Key={"tenant": source.tenant, "document_id": source.document_id},
-            UpdateExpression="SET progress_percent = :percent, updated_at = :now",
-            ExpressionAttributeValues={":percent": percent, ":now": _now()},
+            UpdateExpression="SET progress_percent = :percent, #status = :status, updated_at = :now",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":percent": percent, ":status": status.value, ":now": _now()},
         )
 
-    def mark_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str, etag: str) -> bool:
+    def mark_retrying(self, source: SourceKey, reason: str) -> None:
+        """A transient failure: the event goes back to the queue and will be tried again."""
+        self._table.update_item(
+            Key={"tenant": source.tenant, "document_id": source.document_id},
+            UpdateExpression="SET #status = :status, reason = :reason, updated_at = :now",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":status": DocumentStatus.QUEUED.value,
+                ":reason": reason[:1000],
+                ":now": _now(),
+            },
+        )
+
+    def mark_indexed(
+        self,
+        source: SourceKey,
+        *,
+        title: str,
+        chunks: int,
+        content_type: str,
+        etag: str,
+        run_id: str | None = None,
+        duration_s: float | None = None,
+    ) -> bool:
         """False when the document was removed while it was being indexed (its ``ObjectRemoved``
-        ran concurrently): the item is not brought back, and the caller drops what it indexed."""
+        ran concurrently), or when ``run_id`` was superseded by a newer run: the item is left as
+        it is, and the caller deals with what it indexed."""
+        condition = "attribute_exists(document_id)"
+        values: dict[str, Any] = {
+            ":title": title,
+            ":status": DocumentStatus.INDEXED.value,
+            ":chunks": chunks,
+            ":ctype": content_type,
+            ":etag": etag,
+            ":now": _now(),
+            ":done": 100,
+            ":duration": None if duration_s is None else round(duration_s, 3),
+        }
+        if run_id is not None:
+            condition += " AND run_id = :run"
+            values[":run"] = run_id
         try:
-            self._update_indexed(source, title=title, chunks=chunks, content_type=content_type, etag=etag)
+            self._table.update_item(
+                Key={"tenant": source.tenant, "document_id": source.document_id},
+                ConditionExpression=condition,
+                UpdateExpression=(
+                    "SET title = :title, #status = :status, chunks = :chunks, content_type = :ctype, "
+                    "etag = :etag, updated_at = :now, progress_percent = :done, duration_s = :duration REMOVE reason"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_decimals(values),
+            )
         except self._table.meta.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
-
-    def _update_indexed(self, source: SourceKey, *, title: str, chunks: int, content_type: str, etag: str) -> None:
-        self._table.update_item(
-            Key={"tenant": source.tenant, "document_id": source.document_id},
-            ConditionExpression="attribute_exists(document_id)",
-            UpdateExpression=(
-                "SET title = :title, #status = :status, chunks = :chunks, content_type = :ctype, "
-                "etag = :etag, updated_at = :now, progress_percent = :done REMOVE reason"
-            ),
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":title": title,
-                ":status": DocumentStatus.INDEXED.value,
-                ":chunks": chunks,
-                ":ctype": content_type,
-                ":etag": etag,
-                ":now": _now(),
-                ":done": 100,
-            },
-        )
 
     def mark_failed(
         self, source: SourceKey, reason: str, *, chunks: int | None = None, etag: str | None = None
@@ -142,6 +201,22 @@ class DocumentRegistry:
             UpdateExpression=expression,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=values,
+        )
+
+    def record_unattributed(self, key: str, reason: str) -> None:
+        """An object that belongs to no tenant (``tenants/x.txt``, ``tenants//x``, a malformed
+        tenant): listed under ``UNATTRIBUTED_TENANT`` for operators, with the reason."""
+        self._table.put_item(
+            Item={
+                "tenant": UNATTRIBUTED_TENANT,
+                "document_id": document_id_for(key),
+                "source_key": printable(key, 1024),
+                "title": printable(key.rsplit("/", 1)[-1] or key),
+                "status": DocumentStatus.FAILED.value,
+                "reason": reason[:1000],
+                "chunks": 0,
+                "updated_at": _now(),
+            }
         )
 
     def mark_deleting(self, tenant: str, document_id: str) -> DocumentRecord | None:

@@ -7,8 +7,13 @@ from pydantic import BaseModel, ConfigDict
 
 
 class DocumentStatus(StrEnum):
-    INDEXING = "indexing"
+    """``queued → processing → indexed | failed``; ``deleting`` until the removal lands."""
+
+    # Waiting in the queue: for its next part (a long document) or for a retry.
+    QUEUED = "queued"
+    PROCESSING = "processing"
     INDEXED = "indexed"
+    # For good: this version can never be indexed, or every attempt failed (its event is in the DLQ).
     FAILED = "failed"
     # The object was deleted through the API; the ingest pipeline's ObjectRemoved handling
     # removes the chunks and then this record.
@@ -31,6 +36,10 @@ class DocumentRecord(BaseModel):
     progress_percent: int = 0  # of the chunks embedded, while indexing a long document
     attempts: int = 0
     sequencer: str | None = None
+    # The ingestion run that owns the document now: a newer event's run supersedes an older one.
+    run_id: str | None = None
+    # Seconds the last run spent, for the report and for operators.
+    duration_s: float | None = None
     updated_at: str
 
 

@@ -2,7 +2,7 @@
 
 Every error here is permanent: retrying the same bytes gives the same result. The ingest
 pipeline records the message in the document registry (it is written for the document's owner)
-and fails the SQS message, so the event ends in the DLQ after the receive limit, never dropped.
+and the handler parks the event in the DLQ at once, with the reason: never retried, never dropped.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 class DocumentError(Exception):
     """Base error: the document cannot be ingested. ``str(error)`` is safe to show to users."""
 
-    def __init__(self, message: str, *, key: str | None = None) -> None:
+    def __init__(self, message: str, *, key: str | None = None, etag: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.key = key
+        # The object version it condemns, so that the same bytes are not tried again at restart.
+        self.etag = etag
 
 
 class UnsupportedDocumentError(DocumentError):

@@ -57,7 +57,9 @@ class AssembledPrompt:
 
 
 def source_block(number: int, hit: SearchHit) -> str:
-    return f'<source id="{number}" title="{_title(hit.title)}">\n{_escape(hit.text.strip())}\n</source>'
+    # The heading path tells the model where in its document a passage sits: "Guide › Install".
+    where = " › ".join([hit.title, *hit.heading_path]) if hit.heading_path else hit.title
+    return f'<source id="{number}" title="{_title(where)}">\n{_escape(hit.text.strip())}\n</source>'
 
 
 def assemble_prompt(

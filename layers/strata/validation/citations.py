@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from strata.retrieval import SearchHit
 from strata.validation.base import StreamValidator
@@ -38,6 +38,8 @@ class Citation(BaseModel):
     title: str
     chunk: int
     page: int | None = None
+    # Where in the document: its headings, outermost first (["Setup", "On Linux"]).
+    heading_path: list[str] = Field(default_factory=list)
     score: float
     referenced: bool  # the answer contains the [n] marker
 
@@ -56,6 +58,7 @@ def build_citations(sources: Sequence[SearchHit], answer: str) -> list[Citation]
             title=hit.title,
             chunk=hit.chunk_index,
             page=hit.page,
+            heading_path=hit.heading_path,
             score=round(hit.score, 6),
             referenced=number in referenced,
         )

@@ -70,3 +70,23 @@ def test_the_tenants_choice_travels_in_the_authorizer_context() -> None:
     principal = Principal(tenant="acme", key_id="k", redact_pii=False)
     assert Principal.from_context(principal.context()).redact_pii is False
     assert Principal.from_context(Principal(tenant="acme", key_id="k").context()).redact_pii is True
+
+
+def test_a_tenant_can_have_its_own_chunking_and_go_back_to_the_default(tenants: TenantStore) -> None:
+    assert tenants.get_chunking("acme") is None
+
+    tenants.set_chunking("acme", 96, 16)
+    tenants.set_pii_redaction("acme", False)
+
+    assert tenants.get_chunking("acme") == (96, 16)
+    assert tenants.get("acme").redact_pii is False, "other settings in the item survive"
+    tenants.set_chunking("acme", None)
+    assert tenants.get_chunking("acme") is None
+
+
+@pytest.mark.parametrize(("tokens", "overlap"), [(8, 0), (300, 0), (64, 64), (64, -1)])
+def test_chunk_sizes_the_embedding_model_cannot_read_are_refused(
+    tenants: TenantStore, tokens: int, overlap: int
+) -> None:
+    with pytest.raises(ValueError, match="chunking needs"):
+        tenants.set_chunking("acme", tokens, overlap)

@@ -40,7 +40,7 @@ def test_an_attempt_that_never_finished_is_recorded_by_the_next(registry: Docume
     registry.mark_indexing(SOURCE, sequencer=None, size_bytes=10)
     registry.mark_indexing(SOURCE, sequencer=None, size_bytes=10)  # the first one timed out
     record = registry.get("acme", SOURCE.document_id)
-    assert (record.status, record.attempts) == (DocumentStatus.INDEXING, 2)
+    assert (record.status, record.attempts) == (DocumentStatus.PROCESSING, 2)
     assert "did not finish" in record.reason
     registry.mark_indexed(SOURCE, title="t", chunks=1, content_type="text/plain", etag="e")
     assert registry.get("acme", SOURCE.document_id).reason is None

@@ -25,7 +25,8 @@ import functions.ingest.app as ingest_app
 from functions.api.app import app as api_app
 from strata.config import Settings, get_settings
 from strata.documents import DocumentRegistry, DocumentStatus, document_id_for
-from strata.ingest import Chunker, IngestPipeline
+from strata.ingest import Chunker, IngestPipeline, IngestQueues
+from strata.ingest.handler import REASON_ATTRIBUTE
 from strata.retrieval import LocalVectorStore
 from strata.web import REQUEST_CONTEXT_HEADER
 from strata_local.aws import create_bucket, create_queues, create_tables, enable_notifications
@@ -70,6 +71,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
             max_document_bytes=100_000,
         )
         monkeypatch.setattr(ingest_app, "_pipeline", lambda: pipeline)
+        ingest_queues = IngestQueues(sqs=sqs, queue_url=queues.queue_url, dlq_url=queues.dlq_url)
+        monkeypatch.setattr(ingest_app, "_queues", lambda: ingest_queues)
         env = {"s3": s3, "sqs": sqs, "queues": queues, "registry": registry, "store": store}
         drain(env)  # the s3:TestEvent S3 sends when the notification is configured
         yield env
@@ -133,7 +136,7 @@ def test_a_removed_object_is_removed_from_the_index_and_the_registry(env: dict[s
     assert env["registry"].find("acme", document_id_for(key)) is None
 
 
-def test_poison_records_are_reported_alone_while_the_rest_of_the_batch_succeeds(env: dict[str, Any]) -> None:
+def test_poison_records_are_parked_in_the_dlq_with_their_reason_while_the_rest_succeeds(env: dict[str, Any]) -> None:
     good, unsupported = "tenants/acme/good.txt", "tenants/acme/setup.exe"
     env["s3"].put_object(Bucket=BUCKET, Key=good, Body=TEXT)
     env["s3"].put_object(Bucket=BUCKET, Key=unsupported, Body=b"MZ\x90\x00")
@@ -154,23 +157,36 @@ def test_poison_records_are_reported_alone_while_the_rest_of_the_batch_succeeds(
             }
         ),
     )
-    batch = [notifications[0], not_json, notifications[1], no_tenant]
 
-    response = invoke(env, batch)
+    response = invoke(env, [notifications[0], not_json, notifications[1], no_tenant])
 
     assert len(notifications) == 2
-    by_key = {json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"]: m["MessageId"] for m in notifications}
-    expected = {not_json["MessageId"], no_tenant["MessageId"], by_key["tenants%2Facme%2Fsetup.exe"]}
-    assert set(failures(response)) == expected
+    assert failures(response) == [], "a permanent failure is not retried"
     assert env["registry"].get("acme", document_id_for(good)).status == DocumentStatus.INDEXED
     failed = env["registry"].get("acme", document_id_for(unsupported))
     assert failed.status == DocumentStatus.FAILED
-    assert "cannot read" in failed.reason, "the owner sees why, and the message goes on to the DLQ"
+    assert "cannot read" in failed.reason, "the owner sees why"
+    parked = env["sqs"].receive_message(
+        QueueUrl=env["queues"].dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    reasons = {m["Body"]: m["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] for m in parked}
+    assert set(reasons) == {notifications[1]["Body"], not_json["Body"], no_tenant["Body"]}
+    assert reasons[notifications[1]["Body"]] == failed.reason
 
 
-def test_a_batch_that_fails_entirely_raises_so_lambda_retries_it(env: dict[str, Any]) -> None:
+def test_a_batch_that_fails_entirely_raises_so_lambda_retries_it(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class DownEmbedder:
+        def embed(self, texts: Sequence[str]) -> list[list[float]]:
+            raise ConnectionError("embedding endpoint unreachable")
+
+    pipeline = ingest_app._pipeline()
+    monkeypatch.setattr(pipeline, "_embedder", DownEmbedder())
+    env["s3"].put_object(Bucket=BUCKET, Key="tenants/acme/a.txt", Body=TEXT)
+
     with pytest.raises(BatchProcessingError):
-        invoke(env, [raw_message(env, "{")])
+        invoke(env, drain(env))
 
 
 def test_an_upload_and_a_deletion_through_the_api_reach_the_index(env: dict[str, Any]) -> None:

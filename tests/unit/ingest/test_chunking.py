@@ -8,6 +8,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from strata.ingest import Chunker, Page, ParsedDocument, TextChunk, load_embedding_tokenizer, parse_document
+from strata.ingest.parsing import Section
 
 WIKI_DOCUMENTS = Path("/work/shared/datasets/wiki-qa/documents")
 
@@ -264,3 +265,32 @@ def test_the_shipped_tokenizer_is_the_embedding_models_own() -> None:
     assert spec is not None and spec.submodule_search_locations
     packaged = Path(next(iter(spec.submodule_search_locations))) / "model" / "tokenizer.json"
     assert embedding_tokenizer_path().read_bytes() == packaged.read_bytes()
+
+
+def test_a_chunk_ends_where_a_section_starts_and_keeps_its_heading_path(chunker: Chunker) -> None:
+    intro = synthetic_text(260, seed=1)
+    body = synthetic_text(600, seed=2)
+    text = f"{intro} Install\n{body}"
+    section_at = text.index("Install")
+    page = Page(
+        number=None,
+        text=text,
+        sections=(Section(0, ("Guide",)), Section(section_at, ("Guide", "Install"))),
+    )
+
+    chunks = chunker.chunk(ParsedDocument(title="Guide", pages=[page], content_type="text/markdown"))
+
+    assert any(chunk.char_end <= section_at and text[chunk.char_end : section_at].strip() == "" for chunk in chunks)
+    assert chunks[0].heading_path == ("Guide",)
+    assert any(chunk.char_start == section_at for chunk in chunks)
+    assert all(chunk.heading_path == ("Guide", "Install") for chunk in chunks if chunk.char_start >= section_at)
+
+
+def test_text_before_the_first_heading_has_no_heading_path(chunker: Chunker) -> None:
+    text = "A preface, longer than what follows it.\n\nUsage\nRun it."
+    page = Page(number=None, text=text, sections=(Section(text.index("Usage"), ("Usage",)),))
+
+    chunks = chunker.chunk_text(page.text, sections=page.sections)
+
+    assert chunks[0].char_start == 0
+    assert chunks[0].heading_path == ()

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from strata.prompts.assembler import source_block
+from strata.retrieval import SearchHit
 from strata.validation import CitationCheck
+from strata.validation.citations import build_citations
 from tests.fakes import hit
 
 SOURCES = [hit("kangaroo", 0, 0.9), hit("wombat", 1, 0.5), hit("emu", 2, 0.3)]
@@ -73,3 +76,23 @@ def test_a_sentence_the_model_marked_itself_is_left_as_it_is() -> None:
     check = CitationCheck(ATTRIBUTED)
     text = check.feed("Red kangaroos eat grass [2]. ") + check.finish()
     assert text == "Red kangaroos eat grass [2]. " and check.added == 0
+
+
+def test_a_citation_names_the_headings_its_passage_sits_under() -> None:
+    hit = SearchHit(
+        tenant="acme",
+        document_id="d",
+        chunk_index=3,
+        text="Run the installer.",
+        source_key="tenants/acme/guide.md",
+        title="Guide",
+        char_start=0,
+        char_end=18,
+        score=1.0,
+        heading_path=["Install", "On Linux"],
+    )
+
+    (citation,) = build_citations([hit], "Run the installer [1].")
+
+    assert citation.heading_path == ["Install", "On Linux"] and citation.referenced
+    assert 'title="Guide › Install › On Linux"' in source_block(1, hit)
