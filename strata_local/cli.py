@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from strata.config import Scope, Settings
+from strata_local.evaluate import add_eval_command
+from strata_local.report import add_report_commands
 
 DEFAULT_STATE_DIR = Path(".strata")
 
@@ -77,10 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     pii.add_argument("state", choices=("on", "off"))
     pii.add_argument("--tenant", required=True)
     pii.set_defaults(run=_set_pii_redaction)
+    chunking = tenants.add_parser("chunking", help="how the tenant's documents are chunked from now on")
+    chunking.add_argument("--tenant", required=True)
+    sizes = chunking.add_mutually_exclusive_group(required=True)
+    sizes.add_argument("--tokens", type=_positive, help="tokens per chunk (16 to 254)")
+    sizes.add_argument("--default", action="store_true", help="back to the stack's default")
+    chunking.add_argument("--overlap", type=int, default=0, help="tokens shared by consecutive chunks")
+    chunking.set_defaults(run=_set_chunking)
 
     prompt_commands = _add_prompt_commands(commands)
 
-    for command in (create, listing, revoke, set_limits, show_limits, pii, *prompt_commands):
+    for command in (create, listing, revoke, set_limits, show_limits, pii, chunking, *prompt_commands):
         command.add_argument(
             "--state-dir",
             type=Path,
@@ -90,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document of the public API")
     openapi.set_defaults(run=_openapi)
+    add_report_commands(commands)
+    add_eval_command(commands)
 
     args = parser.parse_args(argv)
     return args.run(args)
@@ -226,6 +237,18 @@ def _set_pii_redaction(args: argparse.Namespace) -> int:
         return f"personal data in tenant {args.tenant}'s answers: redaction {args.state} (within {ttl} s)"
 
     return _admin(args, switch)
+
+
+def _set_chunking(args: argparse.Namespace) -> int:
+    from strata.auth import build_tenant_store
+
+    def set_chunking(settings: Settings) -> str:
+        tokens = None if args.default else args.tokens
+        build_tenant_store(settings).set_chunking(args.tenant, tokens, args.overlap)
+        size = "the default size" if tokens is None else f"{tokens} tokens, {args.overlap} overlapping"
+        return f"tenant {args.tenant}'s documents are chunked in {size} from now on (re-upload to re-chunk)"
+
+    return _admin(args, set_chunking)
 
 
 def _describe(limits: Any) -> str:
@@ -433,7 +456,7 @@ def _configure_logging(log_file: Path, *, verbose: bool) -> None:
     # One line per request goes to the log file, not the console.
     console.addFilter(lambda record: record.name != "strata.requests")
     file = logging.FileHandler(log_file)
-    file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    file.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.addHandler(console)
@@ -443,7 +466,18 @@ def _configure_logging(log_file: Path, *, verbose: bool) -> None:
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-class _ConsoleFormatter(logging.Formatter):
+class _SafeFormatter(logging.Formatter):
+    """A record is one line: control characters in its message (an object key may hold any, an
+    escape sequence among them) are written escaped, so they can neither forge a line nor drive
+    the terminal. A traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        from strata.documents.keys import printable  # here: the CLI's other commands start faster
+
+        return printable(super().formatMessage(record), limit=1_000_000)
+
+
+class _ConsoleFormatter(_SafeFormatter):
     """One line per record: an exception shows as its last line (the file keeps the traceback)."""
 
     def formatException(self, exc_info: Any) -> str:  # noqa: N802 - logging's name

@@ -45,6 +45,7 @@ from strata.inference import (
     stream_from_completion,
     token_counter,
 )
+from strata.interactions import InteractionWriter, record_turn
 from strata.observability import RequestLog, RequestRecord
 from strata.prompts import PromptStore, assemble_prompt, render_prompt
 from strata.prompts.templates import BUILTIN_PROMPT, NOT_IN_DOCUMENTS
@@ -79,6 +80,7 @@ class ChatPipeline:
         limiter: RateLimiter | None = None,
         log: RequestLog | None = None,
         prompts: PromptStore | None = None,
+        interactions: InteractionWriter | None = None,
     ) -> None:
         self._retriever = retriever
         self.router = router
@@ -87,6 +89,7 @@ class ChatPipeline:
         self._limiter = limiter
         self._log = log
         self._prompts = prompts
+        self._interactions = interactions
 
     def start(self, request: ChatCompletionRequest, principal: Principal, context: RequestContext) -> ChatTurn:
         """A turn for ``request``; an unknown model is a 404 here, before anything runs."""
@@ -343,6 +346,8 @@ class ChatPipeline:
             turn.reservation.settle(charged.total_tokens)
         if self._log is not None:
             self._log.write(self._record(turn, charged))
+        if self._interactions is not None:  # queued for a background write; never raises
+            record_turn(self._interactions, turn, charged)
 
     # Helpers.
 

@@ -43,6 +43,7 @@ class RouteSpec:
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/chat/completions", "chat", Scope.CHAT),
     RouteSpec("POST", "/v1/embeddings", "api", Scope.CHAT),
+    RouteSpec("POST", "/v1/search", "api", Scope.CHAT),  # retrieval without generation
     RouteSpec("GET", "/v1/models", "api"),
     RouteSpec("GET", "/v1/usage", "api"),
     RouteSpec("GET", "/v1/documents", "api"),

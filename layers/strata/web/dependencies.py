@@ -32,9 +32,10 @@ from strata.inference import (
     registry_from_settings,
 )
 from strata.inference.factory import build_breakers, build_router
+from strata.interactions import build_interaction_writer
 from strata.observability import RequestLog
 from strata.prompts import PromptStore, build_prompt_store
-from strata.retrieval import Retriever, build_vector_store
+from strata.retrieval import QueryEmbedder, VectorStore, build_retriever, build_vector_store
 from strata.throttle import RateLimiter, build_rate_limiter
 
 # Lambda Web Adapter passes API Gateway's request context in this header; the local gateway does too.
@@ -109,13 +110,14 @@ def _chat_pipeline(settings: Settings) -> ChatPipeline:
         table = aws.resource("dynamodb", settings).Table(settings.response_cache_table)
         cache = ResponseCache(table, ttl_s=settings.response_cache_ttl_s)
     return ChatPipeline(
-        retriever=Retriever(build_vector_store(settings), CachedEmbedder(_embedder(settings))),
+        retriever=build_retriever(settings, _vector_store(settings), _query_embedder(settings)),
         router=build_router(settings, _registry(settings), _breakers(settings)),
         settings=settings,
         cache=cache,
         limiter=_rate_limiter(settings),
         log=request_log(settings),
         prompts=_prompt_store(settings),
+        interactions=build_interaction_writer(settings),
     )
 
 
@@ -130,6 +132,26 @@ def request_log(settings: Settings) -> RequestLog:
 
 def embedder(settings: Annotated[Settings, Depends(get_settings)]) -> SageMakerEmbedder:
     return _embedder(settings)
+
+
+# One vector store and one query-embedding cache per settings, shared by chat and POST /v1/search
+# where both apps run in one process (the local gateway).
+@lru_cache
+def _vector_store(settings: Settings) -> VectorStore:
+    return build_vector_store(settings)
+
+
+def vector_store(settings: Annotated[Settings, Depends(get_settings)]) -> VectorStore:
+    return _vector_store(settings)
+
+
+@lru_cache
+def _query_embedder(settings: Settings) -> CachedEmbedder:
+    return CachedEmbedder(_embedder(settings))
+
+
+def query_embedder(settings: Annotated[Settings, Depends(get_settings)]) -> QueryEmbedder:
+    return _query_embedder(settings)
 
 
 @lru_cache

@@ -30,7 +30,7 @@ from strata.prompts import (
     PromptsError,
     PromptVariableError,
 )
-from strata.retrieval import VectorStoreUnavailableError
+from strata.retrieval import InvalidQueryError, VectorStoreUnavailableError
 from strata.throttle import RateLimitExceededError, ThrottleError
 from strata.validation import JsonAnswerError
 from strata.web.limits import RequestLimits
@@ -76,6 +76,7 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     # The model's answer did not match the requested response_format, even after a repair round.
     (JsonAnswerError, 502, "api_error", "invalid_model_output"),
     (VectorStoreUnavailableError, 503, "api_error", "search_unavailable"),
+    (InvalidQueryError, 400, "invalid_request_error", "invalid_request"),
     (InferenceError, 502, "api_error", "model_error"),
 ]
 
