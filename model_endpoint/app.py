@@ -46,7 +46,17 @@ def _default_chat_backend(config: ServerConfig) -> ChatBackend:
     )
 
 
+EMBEDDING_BACKENDS = ("sentence-transformers", "onnx-fp32", "onnx-int8")
+
+
 def _default_embedding_backend(config: ServerConfig) -> EmbeddingBackend:
+    if config.embedding_backend not in EMBEDDING_BACKENDS:
+        raise ValueError(f"embedding_backend must be one of {EMBEDDING_BACKENDS}, got {config.embedding_backend!r}")
+    if config.embedding_backend.startswith("onnx"):
+        from model_endpoint.backends.onnx_embedding import OnnxEmbeddingBackend
+
+        # Loaded with the chat model; a missing export fails the load, naming the export command.
+        return OnnxEmbeddingBackend(quantized=config.embedding_backend == "onnx-int8")
     from model_endpoint.backends.sentence_transformers import SentenceTransformersEmbeddingBackend
 
     return SentenceTransformersEmbeddingBackend(config.embedding_model_path)

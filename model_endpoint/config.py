@@ -20,6 +20,7 @@ class ENV:
     N_CTX = "STRATA_LLAMA_N_CTX"
     N_THREADS = "STRATA_LLAMA_N_THREADS"
     EMBEDDING_BATCHING = "STRATA_EMBEDDING_BATCHING"
+    EMBEDDING_BACKEND = "STRATA_EMBEDDING_BACKEND"
     EMBEDDING_BATCH_WINDOW_MS = "STRATA_EMBEDDING_BATCH_WINDOW_MS"
     EMBEDDING_MAX_BATCH_SIZE = "STRATA_EMBEDDING_MAX_BATCH_SIZE"
     MAX_QUEUED_GENERATIONS = "STRATA_MAX_QUEUED_GENERATIONS"
@@ -61,6 +62,9 @@ class ServerConfig:
     # the window for company; a batch never grows past max_batch_size texts (one oversized
     # client batch still runs, alone).
     embedding_batching: bool = True
+    # sentence-transformers (torch), or the same model exported to ONNX Runtime, fp32 or int8
+    # ("onnx-fp32", "onnx-int8"; export it first: python -m model_endpoint.onnx_export).
+    embedding_backend: str = "sentence-transformers"
     embedding_batch_window_ms: float = 2.0
     embedding_max_batch_size: int = 32
     # llama.cpp runs one generation at a time; up to max_queued_generations more wait their turn
@@ -110,6 +114,8 @@ class ServerConfig:
             values["embedding_batch_window_ms"] = _parse_float(ENV.EMBEDDING_BATCH_WINDOW_MS, raw)
         if raw := env.get(ENV.EMBEDDING_BATCHING):
             values["embedding_batching"] = _parse_bool(ENV.EMBEDDING_BATCHING, raw)
+        if name := env.get(ENV.EMBEDDING_BACKEND):
+            values["embedding_backend"] = name
         for var in ENV.PORTS:
             if raw := env.get(var):
                 values["port"] = _parse_int(var, raw)
