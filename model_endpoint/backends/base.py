@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+from model_endpoint.exceptions import PayloadTooLargeError
 
 __all__ = (
     "ChatBackend",
@@ -104,6 +106,18 @@ class ChatBackend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends need nothing
         """Release the model."""
+
+
+def reject_too_long(token_counts: Iterable[int], limit: int) -> None:
+    """Refuse the first input over ``limit`` tokens (special tokens included), as TEI does when
+    truncation is off."""
+    for index, count in enumerate(token_counts):
+        if count > limit:
+            raise PayloadTooLargeError(
+                f"input {index} is {count} tokens long; the model accepts at most {limit}. "
+                "Shorten it or send `truncate: true`.",
+                param="inputs",
+            )
 
 
 class EmbeddingBackend(ABC):

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model_endpoint.backends.base import EmbeddingBackend
-from model_endpoint.exceptions import BackendError, PayloadTooLargeError
+from model_endpoint.backends.base import EmbeddingBackend, reject_too_long
+from model_endpoint.exceptions import BackendError
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
@@ -211,7 +211,7 @@ class OnnxEmbeddingBackend(EmbeddingBackend):
             encodings = self._tokenizers["left" if truncate_left else "right"].encode_batch(list(texts))
         else:
             encodings = self._tokenizers["none"].encode_batch(list(texts))
-            self._reject_too_long(encodings)
+            reject_too_long((len(encoding.ids) for encoding in encodings), self._max_seq_length)
         vectors = np.empty((len(texts), self._dimensions), dtype=np.float32)
         with self._lock:
             for batch in length_batches(
@@ -242,16 +242,6 @@ class OnnxEmbeddingBackend(EmbeddingBackend):
             tokenizer.enable_truncation(max_length=max_seq_length, direction=side)
             self._tokenizers[side] = tokenizer
         self._tokenizers["none"] = base
-
-    def _reject_too_long(self, encodings: Sequence[Encoding]) -> None:
-        limit = self._max_seq_length
-        for index, encoding in enumerate(encodings):
-            if len(encoding.ids) > limit:
-                raise PayloadTooLargeError(
-                    f"input {index} is {len(encoding.ids)} tokens long; the model accepts at most {limit}. "
-                    "Shorten it or send `truncate: true`.",
-                    param="inputs",
-                )
 
     def _run(self, session: Any, batch: TokenBatch) -> np.ndarray:
         """The graph's ``last_hidden_state``; only the inputs it declares are fed (some drop token types)."""

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model_endpoint.backends.base import EmbeddingBackend
-from model_endpoint.exceptions import BackendError, PayloadTooLargeError
+from model_endpoint.backends.base import EmbeddingBackend, reject_too_long
+from model_endpoint.exceptions import BackendError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -104,7 +104,8 @@ class SentenceTransformersEmbeddingBackend(EmbeddingBackend):
         model = self._require_model()
         with self._lock:
             if not truncate:
-                self._reject_too_long(model, texts)
+                encoded = model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+                reject_too_long((len(ids) for ids in encoded), int(model.max_seq_length))
             tokenizer: Any = model.tokenizer
             previous_side = tokenizer.truncation_side
             tokenizer.truncation_side = "left" if truncate_left else "right"
@@ -121,17 +122,6 @@ class SentenceTransformersEmbeddingBackend(EmbeddingBackend):
             finally:
                 tokenizer.truncation_side = previous_side
         return vectors.tolist()
-
-    def _reject_too_long(self, model: SentenceTransformer, texts: Sequence[str]) -> None:
-        limit = int(model.max_seq_length)
-        encoded = model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
-        for index, ids in enumerate(encoded):
-            if len(ids) > limit:
-                raise PayloadTooLargeError(
-                    f"input {index} is {len(ids)} tokens long; the model accepts at most {limit}. "
-                    "Shorten it or send `truncate: true`.",
-                    param="inputs",
-                )
 
     def _require_model(self) -> SentenceTransformer:
         if self._model is None:
