@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,12 @@ INTERRUPTED_REASON = "the previous attempt did not finish (the function timed ou
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRun:
+    run_id: str
+    superseded: str | None  # the run that had not finished, whose staged parts can go
 
 
 def _decimals(values: dict[str, Any]) -> dict[str, Any]:
@@ -64,24 +71,13 @@ class DocumentRegistry:
         record = self.find(source.tenant, source.document_id)
         return record is not None and is_older(sequencer, record.sequencer)
 
-    def is_indexed(self, source: SourceKey, *, etag: str | None, sequencer: str | None) -> bool:
-        """True when this very version is already indexed: a redelivered or duplicated event."""
-        record = self.find(source.tenant, source.document_id)
-        return (
-            record is not None
-            and record.status == DocumentStatus.INDEXED
-            and etag is not None
-            and record.etag == etag
-            and (sequencer is None or record.sequencer in (None, sequencer))
-        )
-
     def owns(self, source: SourceKey, run_id: str) -> bool:
         """True while ``run_id`` is the document's current ingestion run (not superseded, not removed)."""
         record = self.find(source.tenant, source.document_id)
         return record is not None and record.run_id == run_id
 
-    def mark_indexing(self, source: SourceKey, *, sequencer: str | None, size_bytes: int | None) -> str:
-        """Start a run and return its id: it supersedes any run still going on this document.
+    def mark_indexing(self, source: SourceKey, *, sequencer: str | None, size_bytes: int | None) -> StartedRun:
+        """Start a run: it supersedes any run still going on this document (named in the result).
 
         If the last attempt never finished (the function timed out or crashed, so nothing
         recorded why), say so: should this attempt die too, the reason is on record."""
@@ -115,7 +111,8 @@ class DocumentRegistry:
                 UpdateExpression="SET reason = :reason",
                 ExpressionAttributeValues={":reason": INTERRUPTED_REASON},
             )
-        return run_id
+        unfinished = previous.get("status") in (DocumentStatus.PROCESSING.value, DocumentStatus.QUEUED.value)
+        return StartedRun(run_id, previous.get("run_id") if unfinished else None)
 
     def mark_progress(self, source: SourceKey, percent: int, *, queued: bool = False) -> None:
         """``queued``: the run waits in the queue for its next part."""

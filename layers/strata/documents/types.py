@@ -42,6 +42,15 @@ class DocumentRecord(BaseModel):
     duration_s: float | None = None
     updated_at: str
 
+    def has_indexed(self, etag: str | None, sequencer: str | None) -> bool:
+        """True when this very version is already indexed: a redelivered or duplicated event."""
+        return (
+            self.status == DocumentStatus.INDEXED
+            and etag is not None
+            and self.etag == etag
+            and (sequencer is None or self.sequencer in (None, sequencer))
+        )
+
 
 class UploadForm(BaseModel):
     """An HTML-form upload to S3: POST ``fields`` then the file (as the last field, ``file``) to ``url``."""

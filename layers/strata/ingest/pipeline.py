@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 from strata.documents import TENANT_PREFIX, DocumentRegistry, InvalidSourceKeyError, SourceKey, parse_source_key
 from strata.documents.keys import printable
+from strata.documents.registry import is_older
 from strata.ingest.chunking import Chunker, TextChunk
 from strata.ingest.continuation import ChunkStaging, Continuation, StagedDocument
 from strata.ingest.exceptions import DocumentError, UnreadableDocumentError, UnsupportedDocumentError
@@ -169,14 +170,15 @@ class IngestPipeline:
         source = self._source(key)
         obj = record.s3.get_object
         sequencer = obj.get("sequencer")  # absent from some events (and from moto's)
-        if self._registry.is_stale(source, sequencer):
+        known = self._registry.find(source.tenant, source.document_id)
+        if known is not None and is_older(sequencer, known.sequencer):
             logger.info("skipping a stale %s event for %s", record.event_name, printable(key))
             return
         if record.event_name.startswith("ObjectRemoved"):
             self.remove(source)
         elif record.event_name.startswith("ObjectCreated"):
             etag = obj.get("eTag")
-            if self._registry.is_indexed(source, etag=etag, sequencer=sequencer):
+            if known is not None and known.has_indexed(etag, sequencer):
                 logger.info("%s (ETag %s) is already indexed: a duplicate event", printable(key), etag)
                 return
             self.ingest(
@@ -198,10 +200,10 @@ class IngestPipeline:
         deadline: float | None = None,
         attempt: Attempt = Attempt(),
     ) -> IngestResult:
-        run_id = self._registry.mark_indexing(source, sequencer=sequencer, size_bytes=size_bytes)
-        if self._staging is not None:
-            self._staging.clear(source)  # parts of runs that can no longer finish
-        return self._guarded(source, attempt, lambda: self._first_part(bucket, source, run_id, sequencer, deadline))
+        run = self._registry.mark_indexing(source, sequencer=sequencer, size_bytes=size_bytes)
+        if run.superseded and self._staging is not None:
+            self._staging.clear(source, run.superseded)  # its parts can no longer land
+        return self._guarded(source, attempt, lambda: self._first_part(bucket, source, run.run_id, sequencer, deadline))
 
     def resume(
         self, continuation: Continuation, *, deadline: float | None = None, attempt: Attempt = Attempt()

@@ -17,7 +17,8 @@ from strata.ingest.parsers.types import ParsedDocument, Section
 
 MEGABYTE = 1024 * 1024
 _MAX_TITLE_CHARS = 300
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
+# Runs of horizontal space, the exotic Unicode ones included (no-break, em, zero-width, ideographic).
+SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
 
 
 class Parser(ABC):
@@ -85,7 +86,7 @@ def fallback_title(key: str) -> str:
 
 
 def clean_title(raw: str) -> str:
-    return _SPACES.sub(" ", " ".join(raw.split())).strip()[:_MAX_TITLE_CHARS]
+    return SPACES.sub(" ", " ".join(raw.split())).strip()[:_MAX_TITLE_CHARS]
 
 
 def reason(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from strata.ingest.parsers.base import MEGABYTE, HeadingOutline, Parser, clean_title, fallback_title
+from strata.ingest.parsers.base import MEGABYTE, SPACES, HeadingOutline, Parser, clean_title, fallback_title
 from strata.ingest.parsers.charset import decode_text
 from strata.ingest.parsers.types import HTML, Page, ParsedDocument
 
@@ -49,7 +49,6 @@ _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 # Marks where each heading starts; decode_text rejects NULs, so a document cannot contain one.
 _MARK = "\x00"
 _MARK_SPACE = re.compile(_MARK + r"\s+")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -98,7 +97,7 @@ def _html_page(soup: BeautifulSoup) -> Page:
     for names, separator in ((_LINES, "\n"), (_CELLS, " ")):
         for tag in root.find_all(names):
             tag.insert_after(separator)
-    lines = (_SPACES.sub(" ", line).strip() for line in root.get_text().split("\n"))
+    lines = (SPACES.sub(" ", line).strip() for line in root.get_text().split("\n"))
     # A heading's text may start on the line after its mark (``<h2>\n Install</h2>``): pull it up.
     marked = _MARK_SPACE.sub(_MARK, _BLANK_LINES.sub("\n\n", "\n".join(lines))).strip()
     return _unmark(marked, headings)
