@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -15,9 +16,22 @@ def read_env_file(path: Path) -> dict[str, str]:
 def write_env_file(path: Path, values: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    tmp.write_text("".join(f"{key}={_quoted(value)}\n" for key, value in values.items()))
     tmp.chmod(0o600)  # it holds the API key
     tmp.replace(path)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_./:@%+=,-]*")
+
+
+def _quoted(value: str) -> str:
+    """The value as a shell (``set -a; . local.env``) and python-dotenv both read it back: as is
+    when it is plain, else in single quotes, which both take literally (a JSON object, a space)."""
+    if _PLAIN.fullmatch(value):
+        return value
+    if "'" in value or "\n" in value:
+        raise ValueError(f"cannot write {value!r} to an env file that a shell sources")
+    return f"'{value}'"
 
 
 def load_env_file(path: Path) -> None:

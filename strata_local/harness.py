@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from strata_local.env_file import read_env_file
+
 T = TypeVar("T")
 
 
@@ -32,10 +34,6 @@ def wait_until(check: Callable[[], T | None], *, timeout_s: float, interval_s: f
             return result
         time.sleep(interval_s)
     raise TimeoutError(f"timed out after {timeout_s} s waiting for {what or check}")
-
-
-def read_env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
 @dataclass
@@ -168,7 +166,7 @@ def start_stack(
         process=process,
         state_dir=state_dir,
         documents_dir=documents_dir,
-        env=read_env(env_file),
+        env=read_env_file(env_file),
         log_path=log_path,
         ready_s=time.monotonic() - began,
     )
