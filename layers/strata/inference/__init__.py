@@ -19,6 +19,7 @@ from strata.inference.exceptions import (
     ModelRequestError,
     ModelTimeoutError,
     ModelUnavailableError,
+    ModelWakingError,
     StreamInterruptedError,
     UnknownModelError,
 )
@@ -64,6 +65,7 @@ __all__ = (
     "ModelTarget",
     "ModelTimeoutError",
     "ModelUnavailableError",
+    "ModelWakingError",
     "ResponseCache",
     "RetryPolicy",
     "RouteOutcome",

@@ -23,6 +23,14 @@ class ModelTimeoutError(ModelUnavailableError):
     """No first byte (or no end) within the target's timeout."""
 
 
+class ModelWakingError(ModelUnavailableError):
+    """The target is scaled to zero and is starting (minutes): not broken, so no breaker trips and
+    no retry waits for it; the caller is told to come back after ``retry_after``."""
+
+    def __init__(self, message: str, *, target: str | None = None, retry_after: float = 60.0) -> None:
+        super().__init__(message, target=target, retry_after=retry_after)
+
+
 class ModelRequestError(InferenceError):
     """The target refused the request as invalid (too long a prompt, a bad parameter): the caller's error."""
 

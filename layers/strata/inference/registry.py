@@ -146,6 +146,7 @@ def registry_from_settings(settings: Any) -> ModelRegistry:
                 DEFAULT_ALIAS: {
                     "provider": "sagemaker",
                     "endpoint": settings.chat_endpoint,
+                    "inference_component": settings.chat_inference_component or None,
                     "context_window": settings.chat_context_window,
                     "max_output_tokens": settings.max_output_tokens,
                     "tokenizer": settings.chat_tokenizer or None,  # "": estimate

@@ -6,6 +6,8 @@ Resilience lives here once, for every provider (botocore's own retries are off f
   honouring ``Retry-After``, then the next target of the fallback chain is tried;
 - a stream that breaks **after** text reached the caller is never retried: the next target
   continues it, with the partial answer as an assistant prefix, so the caller sees one answer;
+- a target that is scaled to zero and waking is not a failure: no breaker counts it and no retry
+  waits for it; the next target serves, or the call ends in ``ModelWakingError``;
 - when no target can serve, ``AllTargetsUnavailableError`` (with ``retry_after``); when none can
   continue a broken stream, ``StreamInterruptedError`` — never a silently shortened answer.
 """
@@ -25,6 +27,7 @@ from strata.inference.exceptions import (
     ModelRequestError,
     ModelTimeoutError,
     ModelUnavailableError,
+    ModelWakingError,
     StreamInterruptedError,
 )
 from strata.inference.registry import ModelRegistry
@@ -51,6 +54,7 @@ class RouteOutcome:
     failovers: int = 0  # moves to another target, mid-stream continuations included
     continued: bool = False
     errors: list[str] = field(default_factory=list)
+    waking: ModelWakingError | None = None  # a target of the chain that is starting from zero
 
 
 class InferenceRouter:
@@ -105,8 +109,7 @@ class InferenceRouter:
                     outcome.errors.append(f"{target}: refused the continuation")
                     break
                 except ModelUnavailableError as error:
-                    self.breakers.record_failure(target, error)
-                    outcome.errors.append(f"{target}: {error}")
+                    self._record_failure(target, error, outcome)
                     logger.warning("model call to %s failed (attempt %d): %s", target, attempt + 1, error)
                     if sent:
                         outcome.continued = True
@@ -131,7 +134,7 @@ class InferenceRouter:
             raise StreamInterruptedError(
                 f"the answer from {alias!r} broke off and no target could continue it", target=alias
             )
-        raise self._all_down(alias)
+        raise self._all_down(alias, outcome)
 
     def complete(self, alias: str, request: ChatRequest, outcome: RouteOutcome | None = None) -> Completion:
         outcome = outcome if outcome is not None else RouteOutcome()
@@ -141,15 +144,14 @@ class InferenceRouter:
                 try:
                     completion = self._providers[target].complete(request)
                 except ModelUnavailableError as error:
-                    self.breakers.record_failure(target, error)
-                    outcome.errors.append(f"{target}: {error}")
+                    self._record_failure(target, error, outcome)
                     if self._may_retry(alias, target, attempt, error):
                         continue
                     break
                 self.breakers.record_success(target)
                 outcome.target = target
                 return completion
-        raise self._all_down(alias)
+        raise self._all_down(alias, outcome)
 
     def _targets(self, alias: str, outcome: RouteOutcome) -> Iterator[str]:
         """The alias's chain, less the targets whose breaker is open; counts the moves down it."""
@@ -161,7 +163,20 @@ class InferenceRouter:
                 outcome.failovers += 1
             yield target
 
-    def _all_down(self, alias: str) -> AllTargetsUnavailableError:
+    def _record_failure(self, target: str, error: ModelUnavailableError, outcome: RouteOutcome) -> None:
+        outcome.errors.append(f"{target}: {error}")
+        if isinstance(error, ModelWakingError):
+            outcome.waking = outcome.waking or error  # starting, not broken: the breaker stays closed
+        else:
+            self.breakers.record_failure(target, error)
+
+    def _all_down(self, alias: str, outcome: RouteOutcome) -> ModelUnavailableError:
+        if outcome.waking is not None:
+            return ModelWakingError(
+                f"the model behind {alias!r} is starting (it was scaled to zero while idle); retry shortly",
+                target=alias,
+                retry_after=outcome.waking.retry_after or 60.0,
+            )
         waits = [self.breakers.retry_after(target) for target in self.registry.chain(alias)]
         return AllTargetsUnavailableError(
             f"every target of {alias!r} is unavailable", target=alias, retry_after=max(1.0, min(waits))

@@ -23,11 +23,20 @@ from strata.inference.base import (
     events_from_openai_chunk,
     openai_body,
 )
-from strata.inference.exceptions import InferenceError, ModelRequestError, ModelTimeoutError, ModelUnavailableError
+from strata.inference.exceptions import (
+    InferenceError,
+    ModelRequestError,
+    ModelTimeoutError,
+    ModelUnavailableError,
+    ModelWakingError,
+)
 from strata.inference.sse import iter_sse_json
 from strata.inference.types import ChatEvent, ChatRequest, Completion
 
 JSON = "application/json"
+WAKE_RETRY_AFTER_S = 60.0
+"""What a caller is told to wait while a scaled-to-zero component starts (an instance takes
+minutes; the frontend retries after this and shows that the model is waking)."""
 
 
 class SageMakerChatProvider(ChatProvider):
@@ -109,7 +118,8 @@ class SageMakerChatProvider(ChatProvider):
 
 def endpoint_error(target: str, endpoint: str, error: Exception, *, kind: str = "chat") -> InferenceError:
     """Classified once: a 4xx from the container is the caller's error, a timeout is a timeout,
-    a throttle carries its ``Retry-After``, anything else is an outage of ``endpoint``."""
+    a throttle carries its ``Retry-After``, an inference component scaled to zero is waking,
+    anything else is an outage of ``endpoint``."""
     if isinstance(error, ReadTimeoutError | ConnectTimeoutError):
         return ModelTimeoutError(f"{kind} endpoint {endpoint!r} timed out", target=target)
     if isinstance(error, ClientError):
@@ -118,6 +128,12 @@ def endpoint_error(target: str, endpoint: str, error: Exception, *, kind: str = 
         if details.get("Code") == "ModelError" and 400 <= original < 500 and original != 429:
             message = error.response.get("OriginalMessage") or details.get("Message") or str(error)
             return ModelRequestError(f"the model refused the request: {message}", target=target)
+        if details.get("Code") == "ValidationError" and is_no_capacity(details.get("Message")):
+            return ModelWakingError(
+                f"{kind} endpoint {endpoint!r} is scaled to zero and starting",
+                target=target,
+                retry_after=WAKE_RETRY_AFTER_S,
+            )
         if details.get("Code") == "ValidationError":
             return ModelRequestError(
                 f"{kind} endpoint {endpoint!r} refused the request: {details.get('Message')}", target=target
@@ -129,6 +145,13 @@ def endpoint_error(target: str, endpoint: str, error: Exception, *, kind: str = 
             retry_after=_seconds(headers.get("retry-after")),
         )
     return ModelUnavailableError(f"{kind} endpoint {endpoint!r} is unreachable", target=target)
+
+
+def is_no_capacity(message: str | None) -> bool:
+    """SageMaker's refusal of a call to an inference component that has no copy ("Inference
+    Component has no capacity to process this request. ApplicationAutoScaling may be
+    in-progress ..."): the wake alarm is already adding one."""
+    return "no capacity" in (message or "").lower()
 
 
 def _seconds(value: str | None) -> float | None:

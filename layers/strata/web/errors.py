@@ -21,7 +21,13 @@ from strata.config import Settings, get_settings
 from strata.config.routes import error_body
 from strata.documents import DocumentNotFoundError, InvalidUploadError
 from strata.feedback import FeedbackNotFoundError, InvalidFeedbackError
-from strata.inference import InferenceError, ModelRequestError, ModelUnavailableError, UnknownModelError
+from strata.inference import (
+    InferenceError,
+    ModelRequestError,
+    ModelUnavailableError,
+    ModelWakingError,
+    UnknownModelError,
+)
 from strata.prompts import (
     InvalidPromptError,
     PromptConflictError,
@@ -45,10 +51,18 @@ class ErrorDetail(BaseModel):
     code: str | None = None
 
 
+class WakingDetail(BaseModel):
+    """Present on a 503 while the chat model starts from zero (minutes): show it, retry later."""
+
+    waking: bool = True
+    retry_after_s: int
+
+
 class ErrorResponse(BaseModel):
     """OpenAI's error shape, which every error of the API has."""
 
     error: ErrorDetail
+    strata: WakingDetail | None = None
 
 
 # exception type → (status, OpenAI error type, code)
@@ -72,6 +86,8 @@ _ERROR_MAP: list[tuple[type[Exception], int, str, str | None]] = [
     # OpenAI's 429s: type "requests" or "tokens" per the limit (see public_error_body).
     (RateLimitExceededError, 429, "requests", "rate_limit_exceeded"),
     (ThrottleError, 503, "api_error", "rate_limiter_unavailable"),
+    # Scaled to zero and starting: the body's strata.waking tells the page to say so and retry.
+    (ModelWakingError, 503, "api_error", "model_waking"),
     (ModelUnavailableError, 503, "api_error", "model_unavailable"),
     # The model's answer did not match the requested response_format, even after a repair round.
     (JsonAnswerError, 502, "api_error", "invalid_model_output"),
@@ -110,7 +126,10 @@ def public_error_body(error: Exception) -> tuple[int, dict[str, Any]]:
     message = "internal error" if code == "internal_error" else str(error)
     # The prompt errors name the field at fault (strata.prompt.variables.<name>, template, label).
     param = getattr(error, "param", None) if isinstance(error, PromptsError) else None
-    return status, error_body(message, type_=type_, code=code, param=param)
+    body = error_body(message, type_=type_, code=code, param=param)
+    if isinstance(error, ModelWakingError):
+        body["strata"] = {"waking": True, "retry_after_s": max(1, math.ceil(error.retry_after or 1))}
+    return status, body
 
 
 def _error_headers(error: Exception, status: int) -> dict[str, str] | None:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from fastapi.testclient import TestClient
 
 from functions.chat.app import app
@@ -81,6 +81,29 @@ def test_an_endpoint_that_is_down_is_a_503_before_the_stream(client: TestClient,
     assert response.json()["error"]["code"] == "model_unavailable"
     assert int(response.headers["retry-after"]) >= 1
     assert "8080" not in response.text  # no internal addresses in answers
+
+
+def test_a_model_scaled_to_zero_is_a_503_that_says_it_is_waking(
+    client: TestClient, runtime: FakeSageMakerRuntime
+) -> None:
+    runtime.error = ClientError(
+        {
+            "Error": {
+                "Code": "ValidationError",
+                "Message": "Inference Component has no capacity to process this request.",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        },
+        "InvokeEndpointWithResponseStream",
+    )
+    response = client.post("/v1/chat/completions", json=QUESTION, headers=CONTEXT)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"]["code"] == "model_waking"
+    assert body["strata"]["waking"] is True
+    assert int(response.headers["retry-after"]) == body["strata"]["retry_after_s"] >= 30
+    assert len(runtime.calls) == 1  # no retry waits for an instance to start
 
 
 def test_a_request_the_model_refuses_is_a_400(client: TestClient, runtime: FakeSageMakerRuntime) -> None:

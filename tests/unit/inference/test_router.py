@@ -18,6 +18,7 @@ from strata.inference import (
     Message,
     ModelRequestError,
     ModelUnavailableError,
+    ModelWakingError,
     RetryPolicy,
     RouteOutcome,
     StreamInterruptedError,
@@ -31,7 +32,8 @@ ANSWER = ["Kangaroos ", "eat ", "grass."]
 
 
 class ScriptedProvider(ChatProvider):
-    """Each call takes the next script: "ok", "fail" (before any text), "cut:N" (after N pieces), "refuse"."""
+    """Each call takes the next script: "ok", "fail" (before any text), "cut:N" (after N pieces),
+    "refuse", "waking" (scaled to zero and starting)."""
 
     def __init__(self, name: str, scripts: list[str]) -> None:
         super().__init__(name)
@@ -48,6 +50,8 @@ class ScriptedProvider(ChatProvider):
         try:
             if script == "fail":
                 raise ModelUnavailableError("503 from upstream", target=self.name, retry_after=None)
+            if script == "waking":
+                raise ModelWakingError("no capacity", target=self.name, retry_after=60)
             if script == "refuse":
                 raise ModelRequestError("bad parameter", target=self.name)
             pieces = ANSWER[len(request.prefix.split(" ")) - 1 :] if request.prefix else ANSWER
@@ -65,6 +69,8 @@ class ScriptedProvider(ChatProvider):
         script = self._script(request)
         if script == "fail":
             raise ModelUnavailableError("503", target=self.name)
+        if script == "waking":
+            raise ModelWakingError("no capacity", target=self.name, retry_after=60)
         return Completion("".join(ANSWER), "stop", Usage(10, 3), self.name)
 
 
@@ -152,6 +158,26 @@ def test_every_target_down_is_all_targets_unavailable_with_retry_after() -> None
     with pytest.raises(AllTargetsUnavailableError) as raised:
         list(routed.stream("default", REQUEST))
     assert raised.value.retry_after is not None and raised.value.retry_after >= 1
+
+
+def test_a_waking_target_without_a_fallback_ends_in_waking_with_its_retry_after_and_no_breaker_count() -> None:
+    store = InMemoryBreakerStore()
+    routed, providers, sleeps = router({"default": ["waking"] * 4}, fallbacks=False, store=store)
+    for _ in range(4):  # more calls than the breaker's min_calls: it must stay closed
+        with pytest.raises(ModelWakingError) as raised:
+            list(routed.stream("default", REQUEST))
+        assert raised.value.retry_after == 60 and raised.value.target == "default"
+    assert len(providers["default"].requests) == 4  # one call each: no retry waits for a wake
+    assert sleeps == []
+    assert routed.breakers.allow("default")
+    assert text_of(list(routed.stream("default", REQUEST))) == "Kangaroos eat grass."  # awake again
+
+
+def test_a_waking_target_falls_back_to_the_next_one() -> None:
+    routed, providers, _ = router({"default": ["waking"]})
+    outcome = RouteOutcome()
+    assert routed.complete("default", REQUEST, outcome).text == "Kangaroos eat grass."
+    assert outcome.target == "backup" and outcome.waking is not None
 
 
 def test_a_refused_request_is_the_callers_error_and_is_neither_retried_nor_failed_over() -> None:

@@ -64,3 +64,45 @@ def test_a_connection_dropped_mid_stream_is_model_unavailable_naming_the_endpoin
     with pytest.raises(ModelUnavailableError, match="'strata-chat' stream broke") as raised:
         list(provider.stream(REQUEST))
     assert raised.value.target == "default"
+
+
+NO_CAPACITY = (
+    "Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress "
+    "(if configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API."
+)
+
+
+def _validation_error(message: str):
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": "ValidationError", "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "InvokeEndpointWithResponseStream",
+    )
+
+
+def test_a_component_scaled_to_zero_is_waking_not_the_callers_error() -> None:
+    import pytest
+
+    from strata.inference import ModelRequestError, ModelWakingError
+
+    runtime = FakeSageMakerRuntime()
+
+    def refuse(**_):
+        raise _validation_error(NO_CAPACITY)
+
+    runtime.invoke_endpoint_with_response_stream = refuse
+    runtime.invoke_endpoint = refuse
+    provider = SageMakerChatProvider("default", client=runtime, endpoint="e", inference_component="e-model")
+    with pytest.raises(ModelWakingError) as raised:
+        list(provider.stream(REQUEST))
+    assert raised.value.retry_after and raised.value.retry_after >= 30
+    with pytest.raises(ModelWakingError):
+        provider.complete(REQUEST)
+
+    def invalid(**_):
+        raise _validation_error("Endpoint e of account 1 not found.")
+
+    runtime.invoke_endpoint_with_response_stream = invalid
+    with pytest.raises(ModelRequestError):
+        list(provider.stream(REQUEST))
