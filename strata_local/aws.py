@@ -73,10 +73,11 @@ def _cache_moto_module_list() -> None:
         moto_backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(lambda: modules)
 
 
-def create_bucket(s3: Any, resources: StackResources = RESOURCES) -> None:
-    bucket = resources.documents_bucket.name
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=bucket)
+def create_buckets(s3: Any, resources: StackResources = RESOURCES) -> None:
+    """The documents bucket and the interaction log's bucket."""
+    for bucket in (resources.documents_bucket.name, resources.interactions_bucket.name):
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=bucket)
 
 
 def create_queues(sqs: Any, resources: StackResources = RESOURCES) -> LocalQueues:

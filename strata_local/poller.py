@@ -3,7 +3,8 @@
 Receive a batch (the messages turn invisible for the visibility timeout) → invoke the handler
 with an SQS event → delete the messages it did not report in ``batchItemFailures``. Reported or
 unhandled failures stay in the queue, come back after the visibility timeout, and the queue's
-redrive policy moves them to the DLQ after ``maxReceiveCount`` receives.
+redrive policy moves them to the DLQ after ``maxReceiveCount`` receives. The batch size is the
+event source mapping's own (``RESOURCES.ingest_source``), so a batch is the same here and in AWS.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from strata.config import RESOURCES
 from strata_local.lambda_context import LocalLambdaContext
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class SqsPoller:
         queue_arn: str,
         handler: LambdaHandler,
         function_name: str,
-        batch_size: int = 10,
+        batch_size: int = RESOURCES.ingest_source.batch_size,
         visibility_timeout_s: int | None = None,
         region: str = "us-east-1",
     ) -> None:

@@ -29,8 +29,8 @@ class LocalStateStore:
         self._lock = threading.Lock()
 
     @property
-    def _bucket(self) -> str:
-        return self._resources.documents_bucket.name
+    def _buckets(self) -> tuple[str, ...]:
+        return (self._resources.documents_bucket.name, self._resources.interactions_bucket.name)
 
     def save(self) -> None:
         with self._lock:
@@ -38,7 +38,8 @@ class LocalStateStore:
             for spec in self._resources.tables:
                 items = self._scan(spec.name)
                 _write_json(self._dir / f"table-{spec.name}.json", items)
-            self._save_objects()
+            for bucket in self._buckets:
+                self._save_objects(bucket)
 
     def restore(self) -> None:
         for spec in self._resources.tables:
@@ -53,18 +54,21 @@ class LocalStateStore:
                     )
                 for item in kept:
                     self._dynamodb.put_item(TableName=spec.name, Item=item)
-        manifest = self._manifest()
-        for key, entry in manifest.items():
-            body = (self._objects_dir / entry["file"]).read_bytes()
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=body,
-                ContentType=entry["content_type"],
-                Metadata=entry["metadata"],
-            )
-        if manifest:
-            logger.info("restored %d objects and the tables from %s", len(manifest), self._dir)
+        restored = 0
+        for bucket in self._buckets:
+            manifest = self._manifest(bucket)
+            for key, entry in manifest.items():
+                body = (self._objects_dir / entry["file"]).read_bytes()
+                self._s3.put_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType=entry["content_type"],
+                    Metadata=entry["metadata"],
+                )
+            restored += len(manifest)
+        if restored:
+            logger.info("restored %d objects and the tables from %s", restored, self._dir)
 
     def _scan(self, table: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -72,19 +76,19 @@ class LocalStateStore:
             items.extend(page.get("Items", []))
         return items
 
-    def _save_objects(self) -> None:
+    def _save_objects(self, bucket: str) -> None:
         """Incremental: only objects whose ETag changed are written again."""
-        old = self._manifest()
+        old = self._manifest(bucket)
         new: dict[str, Any] = {}
         self._objects_dir.mkdir(parents=True, exist_ok=True)
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket):
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
                 key, etag = obj["Key"], obj["ETag"]
                 if key in old and old[key]["etag"] == etag:
                     new[key] = old[key]
                     continue
-                response = self._s3.get_object(Bucket=self._bucket, Key=key)
-                file_name = hashlib.sha256(key.encode()).hexdigest()
+                response = self._s3.get_object(Bucket=bucket, Key=key)
+                file_name = self._file_name(bucket, key)
                 (self._objects_dir / file_name).write_bytes(response["Body"].read())
                 new[key] = {
                     "file": file_name,
@@ -94,11 +98,20 @@ class LocalStateStore:
                 }
         for key in old.keys() - new.keys():
             (self._objects_dir / old[key]["file"]).unlink(missing_ok=True)
-        _write_json(self._dir / "s3-manifest.json", new)
+        _write_json(self._manifest_path(bucket), new)
 
-    def _manifest(self) -> dict[str, Any]:
-        path = self._dir / "s3-manifest.json"
+    def _manifest(self, bucket: str) -> dict[str, Any]:
+        path = self._manifest_path(bucket)
         return json.loads(path.read_text()) if path.exists() else {}
+
+    def _manifest_path(self, bucket: str) -> Path:
+        # The documents bucket keeps the name it had when it was the only one.
+        documents = bucket == self._resources.documents_bucket.name
+        return self._dir / ("s3-manifest.json" if documents else f"s3-manifest-{bucket}.json")
+
+    def _file_name(self, bucket: str, key: str) -> str:
+        documents = bucket == self._resources.documents_bucket.name
+        return hashlib.sha256((key if documents else f"{bucket}/{key}").encode()).hexdigest()
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -18,12 +18,14 @@ from strata.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionReque
 from strata.inference import DONE, encode_sse
 from strata.observability import function_logger
 from strata.web import CurrentPrincipal, CurrentRequest, chat_pipeline, install_error_handlers, public_error_body
+from strata.web.cors import install_cors
 from strata.web.streaming import ThreadedStream
 
 logger = function_logger("strata-chat")
 
 app = FastAPI(title="Strata chat", version="0.1.0")
 install_error_handlers(app)
+install_cors(app)
 
 # One server-sent event of the stream (the schema describes each event, as OpenAPI 3.2's
 # ``itemSchema`` does): its ``data`` is a chunk, the final ``[DONE]``, or the error that broke it.

@@ -14,14 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jwt as pyjwt
-
 from strata.auth.exceptions import AuthConfigurationError, InvalidCredentialsError, JwksUnavailableError
 from strata.auth.types import Principal, validate_tenant
 from strata.config import Scope
 from strata.config.settings import ENV_PREFIX
 
 if TYPE_CHECKING:
+    import jwt as pyjwt
+
     from strata.config import Settings
 
 # Three base64url parts (the signature may be empty in an unsigned token, which is then refused).
@@ -91,6 +91,11 @@ class JwtVerifier:
     """
 
     def __init__(self, config: JwtConfig, *, jwks: pyjwt.PyJWKClient | None = None) -> None:
+        # PyJWT (and cryptography under it) only when JWT sign-in is on: it costs every cold start
+        # of the authorizer about a tenth of a second otherwise.
+        import jwt as pyjwt
+
+        self._pyjwt = pyjwt
         self._config = config
         self._jwks = jwks or pyjwt.PyJWKClient(config.jwks_url, cache_jwk_set=True, lifespan=3600, timeout=5)
 
@@ -115,6 +120,7 @@ class JwtVerifier:
         return Principal(tenant=tenant, key_id=f"jwt:{subject}", scopes=scopes)
 
     def _claims(self, token: str) -> dict[str, Any]:
+        pyjwt = self._pyjwt
         try:
             signing_key = self._jwks.get_signing_key_from_jwt(token)
             return pyjwt.decode(

@@ -44,19 +44,39 @@ class QueueSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class EventSourceSpec:
+    """How the ingest function consumes its queue: Lambda's event source mapping in the cloud and
+    the local poller read the same values.
+
+    ``function_timeout_s`` must stay within the queue's visibility timeout, or a message would
+    come back while its first delivery is still being processed (AWS recommends a sixth of it).
+    """
+
+    batch_size: int = 5
+    max_concurrency: int = 5
+    function_timeout_s: int = 150
+    report_batch_item_failures: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LogBucketSpec:
+    """The interaction log's bucket: records under ``prefix`` expire after the deployment's
+    retention (the CDK config's ``interactions_retention_days``)."""
+
+    name: str
+    prefix: str = "interactions/"
+
+
+@dataclass(frozen=True, slots=True)
 class BucketSpec:
     """The documents bucket; object events under ``prefix`` notify the ingest queue.
 
-    ``interactions_prefix`` holds the interaction log (strata.interactions): outside ``prefix``, so
-    no notification or ingestion ever sees it, and in this bucket rather than one of its own, so
-    that it shares the bucket's encryption, TLS-only policy, access logging and state snapshot.
     ``staging_prefix`` holds the parts of long documents being ingested (strata.ingest.continuation),
-    outside ``prefix`` for the same reason.
+    outside ``prefix`` so that no notification or ingestion ever sees them.
     """
 
     name: str
     prefix: str = "tenants/"
-    interactions_prefix: str = "interactions/"
     staging_prefix: str = "ingest-staging/"
     events: tuple[str, ...] = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 
@@ -72,7 +92,9 @@ class ApiSpec:
 @dataclass(frozen=True, slots=True)
 class StackResources:
     documents_bucket: BucketSpec
+    interactions_bucket: LogBucketSpec
     ingest_queue: QueueSpec
+    ingest_source: EventSourceSpec
     keys_table: TableSpec
     documents_table: TableSpec
     breakers_table: TableSpec
@@ -89,10 +111,19 @@ class StackResources:
             value for value in (getattr(self, f.name) for f in fields(self) if f.init) if isinstance(value, TableSpec)
         )
         object.__setattr__(self, "tables", tables)
+        if self.ingest_source.function_timeout_s > self.ingest_queue.visibility_timeout_s:
+            raise ValueError(
+                f"the ingest function's timeout ({self.ingest_source.function_timeout_s} s) exceeds the "
+                f"ingest queue's visibility timeout ({self.ingest_queue.visibility_timeout_s} s)"
+            )
 
 
 RESOURCES = StackResources(
     documents_bucket=BucketSpec(name="strata-documents"),
+    # Prompts and answers for the quality report and fine-tuning exports: their own bucket, so
+    # that they expire on their own schedule and the operations team can read them without
+    # reading the documents.
+    interactions_bucket=LogBucketSpec(name="strata-interactions"),
     # Lambda needs the visibility timeout to be at least the ingest function's timeout
     # (AWS recommends six times); three receives before a poison document goes to the DLQ.
     ingest_queue=QueueSpec(
@@ -101,6 +132,7 @@ RESOURCES = StackResources(
         visibility_timeout_s=900,
         max_receive_count=3,
     ),
+    ingest_source=EventSourceSpec(batch_size=5, max_concurrency=5, function_timeout_s=150),
     # API keys by their visible id (the item holds only the keyed hash of the key), listed per tenant.
     keys_table=TableSpec(
         name="strata-keys", partition_key="key_id", indexes=(IndexSpec("by-tenant", "tenant", "created_at"),)

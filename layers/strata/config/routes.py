@@ -77,6 +77,16 @@ def route_for(method: str, path_template: str) -> RouteSpec | None:
     return _BY_ENDPOINT.get((method, path_template))
 
 
+# What a browser on the frontend's origin may send and read (CORS): the API Gateway preflight and
+# the functions' responses use the same lists.
+CORS_ALLOWED_HEADERS = ("Authorization", "Content-Type")
+CORS_ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE")
+CORS_EXPOSED_HEADERS = (
+    "Retry-After",
+    *(f"x-ratelimit-{kind}-{limit}" for kind in ("limit", "remaining", "reset") for limit in ("requests", "tokens")),
+)
+
+
 def error_body(message: str, *, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape, which every error of the API has."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}

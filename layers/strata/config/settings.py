@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     models_parameter: str | None = None  # an SSM parameter holding the document
     models_file: Path | None = None
     chat_endpoint: str = "strata-chat"
+    # The inference component on that endpoint that serves the chat model (the CDK app's
+    # scale-to-zero deployment); none: the endpoint's own model.
+    chat_inference_component: str | None = None
     chat_context_window: int = Field(default=2048, ge=16)
     chat_tokenizer: str | None = "smollm2"
     embedding_endpoint: str = "strata-embed"
@@ -92,14 +95,19 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
+    # Browser origins allowed to call the API, comma-separated (the deployed frontend's); none
+    # when the page is served from the API's own origin, as the local stack does.
+    cors_origins: str = ""
+
     # Request logging: prompt and answer text only when asked, and redacted then.
     log_content: bool = False
     metrics_namespace: str = "Strata"
 
     # The interaction log (strata.interactions): every chat turn as JSON Lines under this prefix of
-    # the documents bucket, outside the tenant prefix so that ingestion never sees it.
+    # its own bucket.
     interaction_log: bool = True
-    interactions_prefix: str = RESOURCES.documents_bucket.interactions_prefix
+    interactions_bucket: str = RESOURCES.interactions_bucket.name
+    interactions_prefix: str = RESOURCES.interactions_bucket.prefix
 
     # Retrieval and ingestion.
     vector_store: Literal["local", "opensearch"] = "local"

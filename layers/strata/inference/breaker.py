@@ -21,7 +21,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
+
+from strata.observability.metrics import GATEWAY_SERVICE, BreakerMetric, Dimension, emit_metric
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +174,7 @@ class CircuitBreakers:
         # A probe (or a call that started before the breaker opened) came back healthy.
         if self._write(target, record, BreakerRecord(version=record.version + 1)):
             logger.info("breaker of %s closed", target)
+            _report(target, BreakerState.CLOSED)
 
     def record_failure(self, target: str, error: Exception | str) -> None:
         failures, calls = self._record(target, ok=False)
@@ -183,6 +187,7 @@ class CircuitBreakers:
         )
         if self._write(target, record, opened):
             logger.warning("breaker of %s opened (%d of the last %d calls failed): %s", target, failures, calls, error)
+            _report(target, BreakerState.OPEN)
             with self._lock:
                 self._calls.pop(target, None)  # judged afresh once it closes
 
@@ -201,7 +206,10 @@ class CircuitBreakers:
             except Exception:
                 logger.exception("breaker store unreadable for %s", target)
                 return
-            if self._write(target, current, replace(state(current), version=current.version + 1)):
+            forced = replace(state(current), version=current.version + 1)
+            if self._write(target, current, forced):
+                if forced.state is not current.state:
+                    _report(target, forced.state)
                 return
 
     def _record(self, target: str, *, ok: bool) -> tuple[int, int]:
@@ -251,3 +259,15 @@ class CircuitBreakers:
             else:
                 self._cache.pop(target, None)  # someone else wrote: read again next time
         return won
+
+
+def _report(target: str, state: BreakerState) -> None:
+    """A transition as the ``BreakerOpen`` metric (1 opened, 0 closed), so the dashboard shows
+    when each target's breaker tripped; half-open probes are not reported."""
+    emit_metric(
+        BreakerMetric.OPEN,
+        1 if state is BreakerState.OPEN else 0,
+        MetricUnit.Count,
+        service=GATEWAY_SERVICE,
+        dimensions={Dimension.TARGET: target},
+    )

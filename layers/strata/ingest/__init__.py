@@ -1,21 +1,33 @@
-"""Ingestion: S3 object events → parse → chunk → embed → index, with the registry kept current."""
+"""Ingestion: S3 object events → parse → chunk → embed → index, with the registry kept current.
 
-from strata.ingest.chunking import Chunker, TextChunk, embedding_tokenizer_path, load_embedding_tokenizer
-from strata.ingest.continuation import ChunkStaging, Continuation
-from strata.ingest.exceptions import DocumentError, UnreadableDocumentError, UnsupportedDocumentError
-from strata.ingest.factory import build_ingest_pipeline, build_ingest_queues
-from strata.ingest.handler import IngestQueues, handle_sqs_record
-from strata.ingest.parsing import (
-    SUPPORTED_EXTENSIONS,
-    Page,
-    ParsedDocument,
-    Section,
-    decode_text,
-    detect_content_type,
-    max_bytes_for,
-    parse_document,
-)
-from strata.ingest.pipeline import Attempt, Embedder, IngestPipeline, IngestResult, PermanentIngestError
+The names below are loaded on first use: the chat and api functions need only the chunker's
+tokenizer, and a cold start must not pay for the parsers, the staging (numpy) and the pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "strata.ingest.chunking": ("Chunker", "TextChunk", "embedding_tokenizer_path", "load_embedding_tokenizer"),
+    "strata.ingest.continuation": ("ChunkStaging", "Continuation"),
+    "strata.ingest.exceptions": ("DocumentError", "UnreadableDocumentError", "UnsupportedDocumentError"),
+    "strata.ingest.factory": ("build_ingest_pipeline", "build_ingest_queues"),
+    "strata.ingest.handler": ("IngestQueues", "handle_sqs_record"),
+    "strata.ingest.parsing": (
+        "SUPPORTED_EXTENSIONS",
+        "Page",
+        "ParsedDocument",
+        "Section",
+        "decode_text",
+        "detect_content_type",
+        "max_bytes_for",
+        "parse_document",
+    ),
+    "strata.ingest.pipeline": ("Attempt", "Embedder", "IngestPipeline", "IngestResult", "PermanentIngestError"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = (
     "SUPPORTED_EXTENSIONS",
@@ -29,8 +41,8 @@ __all__ = (
     "IngestQueues",
     "IngestResult",
     "Page",
-    "PermanentIngestError",
     "ParsedDocument",
+    "PermanentIngestError",
     "Section",
     "TextChunk",
     "UnreadableDocumentError",
@@ -45,3 +57,31 @@ __all__ = (
     "max_bytes_for",
     "parse_document",
 )
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+if TYPE_CHECKING:
+    from strata.ingest.chunking import Chunker, TextChunk, embedding_tokenizer_path, load_embedding_tokenizer
+    from strata.ingest.continuation import ChunkStaging, Continuation
+    from strata.ingest.exceptions import DocumentError, UnreadableDocumentError, UnsupportedDocumentError
+    from strata.ingest.factory import build_ingest_pipeline, build_ingest_queues
+    from strata.ingest.handler import IngestQueues, handle_sqs_record
+    from strata.ingest.parsing import (
+        SUPPORTED_EXTENSIONS,
+        Page,
+        ParsedDocument,
+        Section,
+        decode_text,
+        detect_content_type,
+        max_bytes_for,
+        parse_document,
+    )
+    from strata.ingest.pipeline import Attempt, Embedder, IngestPipeline, IngestResult, PermanentIngestError

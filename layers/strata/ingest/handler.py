@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from strata.config import RESOURCES
 from strata.documents import printable
 from strata.ingest.continuation import Continuation
 from strata.ingest.pipeline import Attempt, IngestPipeline, PermanentIngestError
+from strata.observability.metrics import INGEST_SERVICE, IngestMetric, emit_metric
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +75,9 @@ def handle_sqs_record(
         if "Records" not in body:
             raise PermanentIngestError("the message is not an S3 event or a continuation")
         for s3_record in S3Event(body).records:
-            pipeline.apply(s3_record, deadline=deadline, attempt=attempt)
+            result = pipeline.apply(s3_record, deadline=deadline, attempt=attempt)
+            if result is not None and result.complete and result.chunks:
+                _report_lag(s3_record)
     except json.JSONDecodeError as error:
         _park(record, queues, f"the message is not JSON: {error}")
     except PermanentIngestError as error:
@@ -83,3 +90,17 @@ def _park(record: SQSRecord, queues: IngestQueues | None, reason: str) -> None:
         raise PermanentIngestError(reason)
     queues.park(record, reason)
     logger.warning("parked message %s in the DLQ: %s", record.message_id, printable(reason))
+    emit_metric(IngestMetric.FAILURES, 1, MetricUnit.Count, service=INGEST_SERVICE)
+
+
+def _report_lag(record: S3EventRecord) -> None:
+    """Seconds from the S3 event to its document searchable: what a user waits after an upload.
+    A document ingested in parts lands from a continuation, which does not carry the event time,
+    so only documents landed in one message are measured."""
+    raw = record.get("eventTime")  # absent from hand-made events
+    try:
+        event_time = datetime.fromisoformat(raw).timestamp()
+    except (TypeError, ValueError):
+        return
+    lag_s = max(0.0, time.time() - event_time)
+    emit_metric(IngestMetric.LAG, lag_s, MetricUnit.Seconds, service=INGEST_SERVICE)

@@ -160,8 +160,11 @@ class IngestPipeline:
 
     # --- events -----------------------------------------------------------------------------
 
-    def apply(self, record: S3EventRecord, *, deadline: float | None = None, attempt: Attempt = Attempt()) -> None:
-        """Apply one S3 event record (keys arrive URL-encoded, as S3 sends them).
+    def apply(
+        self, record: S3EventRecord, *, deadline: float | None = None, attempt: Attempt = Attempt()
+    ) -> IngestResult | None:
+        """Apply one S3 event record (keys arrive URL-encoded, as S3 sends them); the ingestion's
+        result for a created object, None for a removal or an event that changed nothing.
 
         ``deadline``: the ``clock()`` time by which this invocation should hand the rest of a
         long document to a continuation; None for no budget.
@@ -181,7 +184,7 @@ class IngestPipeline:
             if known is not None and known.has_indexed(etag, sequencer):
                 logger.info("%s (ETag %s) is already indexed: a duplicate event", printable(key), etag)
                 return
-            self.ingest(
+            return self.ingest(
                 record.s3.bucket.name,
                 source,
                 sequencer=sequencer,
@@ -189,6 +192,7 @@ class IngestPipeline:
                 deadline=deadline,
                 attempt=attempt,
             )
+        return None
 
     def ingest(
         self,

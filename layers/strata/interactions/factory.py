@@ -11,12 +11,11 @@ _WRITERS: list[InteractionWriter] = []
 
 
 def build_interaction_writer(settings: Settings) -> InteractionWriter | None:
-    """The writer to the documents bucket's interaction prefix, closed (flushed) at exit; None
-    when the log is off."""
+    """The writer to the interaction log's bucket, closed (flushed) at exit; None when the log is off."""
     if not settings.interaction_log:
         return None
     writer = InteractionWriter(
-        aws.client("s3", settings), settings.documents_bucket, prefix=settings.interactions_prefix
+        aws.client("s3", settings), settings.interactions_bucket, prefix=settings.interactions_prefix
     )
     atexit.register(writer.close)
     _WRITERS.append(writer)
@@ -30,4 +29,6 @@ def close_interaction_writers() -> None:
 
 
 def build_interaction_reader(settings: Settings) -> InteractionReader:
-    return InteractionReader(aws.client("s3", settings), settings.documents_bucket, prefix=settings.interactions_prefix)
+    return InteractionReader(
+        aws.client("s3", settings), settings.interactions_bucket, prefix=settings.interactions_prefix
+    )

@@ -17,20 +17,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+from strata.observability.metrics import TIMING_METRICS, Dimension, RequestMetric
 from strata.observability.redact import redact
 
 logger = logging.getLogger("strata.requests")
-
-# Timings (ms) the record may carry, as metric names.
-_TIMING_METRICS = {
-    "auth": "AuthLatency",
-    "queue": "QueueLatency",
-    "admit": "AdmitLatency",
-    "retrieve": "RetrieveLatency",
-    "assemble": "AssembleLatency",
-    "first_token": "TimeToFirstToken",
-    "total": "Latency",
-}
 
 
 @dataclass(slots=True)
@@ -100,20 +90,21 @@ class RequestLog:
 
     def _metrics(self, record: RequestRecord) -> EphemeralMetrics:
         metrics = EphemeralMetrics(namespace=self._namespace, service=self._service)
-        metrics.add_dimension("route", record.route)
+        metrics.add_dimension(Dimension.ROUTE, record.route)
         if record.model:
-            metrics.add_dimension("model", record.model)
+            metrics.add_dimension(Dimension.MODEL, record.model)
         for stage, value in record.timings_ms.items():
-            if stage in _TIMING_METRICS:
-                metrics.add_metric(_TIMING_METRICS[stage], MetricUnit.Milliseconds, value)
-        metrics.add_metric("Requests", MetricUnit.Count, 1)
-        metrics.add_metric("PromptTokens", MetricUnit.Count, record.prompt_tokens)
-        metrics.add_metric("CompletionTokens", MetricUnit.Count, record.completion_tokens)
-        metrics.add_metric("CacheHits", MetricUnit.Count, int(record.cache_hit))
-        metrics.add_metric("RateLimited", MetricUnit.Count, int(record.outcome == "rate_limited"))
-        metrics.add_metric("Errors", MetricUnit.Count, int(record.status >= 500 or record.outcome == "stream_broken"))
+            if stage in TIMING_METRICS:
+                metrics.add_metric(TIMING_METRICS[stage], MetricUnit.Milliseconds, value)
+        metrics.add_metric(RequestMetric.REQUESTS, MetricUnit.Count, 1)
+        metrics.add_metric(RequestMetric.PROMPT_TOKENS, MetricUnit.Count, record.prompt_tokens)
+        metrics.add_metric(RequestMetric.COMPLETION_TOKENS, MetricUnit.Count, record.completion_tokens)
+        metrics.add_metric(RequestMetric.CACHE_HITS, MetricUnit.Count, int(record.cache_hit))
+        metrics.add_metric(RequestMetric.RATE_LIMITED, MetricUnit.Count, int(record.outcome == "rate_limited"))
+        failed = record.status >= 500 or record.outcome == "stream_broken"
+        metrics.add_metric(RequestMetric.ERRORS, MetricUnit.Count, int(failed))
         if record.validation is not None:
-            metrics.add_metric("ValidationFailures", MetricUnit.Count, int(record.validation != "ok"))
+            metrics.add_metric(RequestMetric.VALIDATION_FAILURES, MetricUnit.Count, int(record.validation != "ok"))
         metrics.add_metadata("request_id", record.request_id)
         if record.correlation_id:
             metrics.add_metadata("correlation_id", record.correlation_id)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from strata.retrieval.exceptions import VectorStoreError
 from strata.retrieval.hybrid import WIKI_QA_TUNED
-from strata.retrieval.local import LocalVectorStore
 from strata.retrieval.opensearch import IndexConfig, OpenSearchVectorStore, client_for
 
 if TYPE_CHECKING:
@@ -56,6 +55,9 @@ def build_vector_store(
     once at deploy or start-up.
     """
     if settings.vector_store == "local":
+        # The embedded store (numpy, faiss) only locally: a deployed function never loads it.
+        from strata.retrieval.local import LocalVectorStore
+
         return LocalVectorStore(settings.vector_store_path, hybrid=hybrid or LOCAL_HYBRID)
     config = index_config(settings)
     if client is None:

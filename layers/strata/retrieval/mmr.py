@@ -18,10 +18,12 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from strata.retrieval.types import SearchHit
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Buckets of the hashed word counts: collisions between two chunks' distinct words are rare at
 # this size for chunks of ~200 tokens, and the matrix stays small.
@@ -41,6 +43,8 @@ def mmr_order(relevance: np.ndarray, similarity: np.ndarray, k: int, lambda_: fl
     count = relevance.shape[0]
     if similarity.shape != (count, count):
         raise ValueError(f"similarity must be {count} x {count} (given {similarity.shape})")
+    import numpy as np  # here, not at the top: a function that never diversifies never loads it
+
     picked: list[int] = []
     left = np.ones(count, dtype=bool)
     redundancy = np.zeros(count)  # each item's highest similarity to a picked one
@@ -55,6 +59,8 @@ def mmr_order(relevance: np.ndarray, similarity: np.ndarray, k: int, lambda_: fl
 
 def text_similarity(texts: Sequence[str]) -> np.ndarray:
     """Cosine similarity of the texts' hashed word counts (lowercased), in [0, 1]."""
+    import numpy as np
+
     counts = np.zeros((len(texts), HASH_BUCKETS))
     for row, text in enumerate(texts):
         for word in _WORD.findall(text.lower()):
@@ -72,6 +78,8 @@ def mmr_select(hits: Sequence[SearchHit], k: int, lambda_: float) -> list[Search
     """
     if not hits:
         return []
+    import numpy as np
+
     scores = np.asarray([hit.score for hit in hits], dtype=float)
     spread = scores.max() - scores.min()
     relevance = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)

@@ -37,13 +37,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import numpy as np
 
 from strata.retrieval.base import DocumentKey, SearchRequest, VectorStore, check_dimension
 from strata.retrieval.exceptions import (
@@ -298,9 +297,8 @@ class OpenSearchVectorStore(VectorStore):
         with self._errors():
             vectors = self.client.search(index=self.index, body=body)
         by_id = {raw["_id"]: raw.get("_source", {}).get(VECTOR_FIELD) for raw in vectors["hits"]["hits"]}
-        query = _unit(request.vector)
         return [
-            hit.model_copy(update={"similarity": float(np.dot(_unit(by_id[i]), query))}) if by_id.get(i) else hit
+            hit.model_copy(update={"similarity": _cosine(by_id[i], request.vector)}) if by_id.get(i) else hit
             for hit, i in zip(hits, ids, strict=True)
         ]
 
@@ -403,10 +401,10 @@ class OpenSearchVectorStore(VectorStore):
             raise VectorStoreError(f"OpenSearch rejected the request ({exc.status_code}): {exc.error}") from exc
 
 
-def _unit(vector: Sequence[float]) -> np.ndarray:
-    array = np.asarray(vector, dtype=np.float32)
-    norm = np.linalg.norm(array)
-    return array / norm if norm else array
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    # A few hits of a few hundred dimensions: plain Python, so that a function never loads numpy.
+    norms = math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))
+    return math.fsum(x * y for x, y in zip(a, b, strict=True)) / norms if norms else 0.0
 
 
 def metadata_term(key: str, value: str) -> str:

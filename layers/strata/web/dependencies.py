@@ -34,6 +34,7 @@ from strata.inference import (
 from strata.inference.factory import build_breakers, build_router
 from strata.interactions import build_interaction_writer
 from strata.observability import RequestLog
+from strata.observability.metrics import GATEWAY_SERVICE
 from strata.prompts import PromptStore, build_prompt_store
 from strata.retrieval import QueryEmbedder, VectorStore, build_retriever, build_vector_store
 from strata.throttle import RateLimiter, build_rate_limiter
@@ -127,7 +128,7 @@ def chat_pipeline(settings: Annotated[Settings, Depends(get_settings)]) -> ChatP
 
 @lru_cache
 def request_log(settings: Settings) -> RequestLog:
-    return RequestLog("strata", namespace=settings.metrics_namespace, log_content=settings.log_content)
+    return RequestLog(GATEWAY_SERVICE, namespace=settings.metrics_namespace, log_content=settings.log_content)
 
 
 def embedder(settings: Annotated[Settings, Depends(get_settings)]) -> SageMakerEmbedder:

@@ -32,7 +32,7 @@ from strata.documents import (
     validate_document_path,
 )
 from strata.ingest import SUPPORTED_EXTENSIONS
-from strata_local.aws import create_bucket, create_tables
+from strata_local.aws import create_buckets, create_tables
 
 BUCKET = "strata-documents"
 MAX_BYTES = 1000
@@ -42,7 +42,7 @@ MAX_BYTES = 1000
 def aws() -> Iterator[dict[str, Any]]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        create_bucket(s3)
+        create_buckets(s3)
         create_tables(boto3.client("dynamodb", region_name="us-east-1"))
         registry = DocumentRegistry(boto3.resource("dynamodb", region_name="us-east-1").Table("strata-documents"))
         uploads = build_document_uploads(Settings(max_document_bytes=MAX_BYTES))

@@ -16,7 +16,7 @@ from functions.api.app import app
 from strata.config import Settings, get_settings
 from strata.documents import DocumentRegistry, parse_source_key
 from strata.web import REQUEST_CONTEXT_HEADER
-from strata_local.aws import create_bucket, create_tables
+from strata_local.aws import create_buckets, create_tables
 
 BUCKET = "strata-documents"
 SETTINGS = Settings(max_document_bytes=4096)
@@ -37,7 +37,7 @@ ACME, GLOBEX, ACME_CHAT_ONLY = key("acme"), key("globex"), key("acme", "chat")
 def env() -> Iterator[dict[str, Any]]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        create_bucket(s3)
+        create_buckets(s3)
         create_tables(boto3.client("dynamodb", region_name="us-east-1"))
         registry = DocumentRegistry(boto3.resource("dynamodb", region_name="us-east-1").Table("strata-documents"))
         app.dependency_overrides[get_settings] = lambda: SETTINGS

@@ -29,7 +29,7 @@ from strata.ingest import Chunker, IngestPipeline, IngestQueues
 from strata.ingest.handler import REASON_ATTRIBUTE
 from strata.retrieval import LocalVectorStore
 from strata.web import REQUEST_CONTEXT_HEADER
-from strata_local.aws import create_bucket, create_queues, create_tables, enable_notifications
+from strata_local.aws import create_buckets, create_queues, create_tables, enable_notifications
 from strata_local.lambda_context import LocalLambdaContext
 from strata_local.poller import sqs_event
 
@@ -56,7 +56,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
-        create_bucket(s3)
+        create_buckets(s3)
         queues = create_queues(sqs)
         enable_notifications(s3, queues.queue_arn)  # S3 → SQS, as the CDK app wires it
         create_tables(boto3.client("dynamodb", region_name=REGION))

@@ -21,7 +21,7 @@ from strata.documents import UNATTRIBUTED_TENANT, DocumentRegistry, DocumentStat
 from strata.ingest import Chunker, ChunkStaging, IngestPipeline, IngestQueues, handle_sqs_record
 from strata.ingest.handler import REASON_ATTRIBUTE
 from strata.retrieval import LocalVectorStore, SearchMode
-from strata_local.aws import create_bucket, create_queues, create_tables
+from strata_local.aws import create_buckets, create_queues, create_tables
 from tests.support import DATASET
 
 BUCKET = "strata-documents"
@@ -51,7 +51,7 @@ class HashingEmbedder:
 def env(tmp_path: Path) -> Iterator[dict[str, Any]]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        create_bucket(s3)
+        create_buckets(s3)
         create_tables(boto3.client("dynamodb", region_name="us-east-1"))
         sqs = boto3.client("sqs", region_name="us-east-1")
         local = create_queues(sqs)

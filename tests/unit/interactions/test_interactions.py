@@ -218,9 +218,9 @@ def test_a_broken_interaction_log_never_fails_the_turn() -> None:
     assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
 
 
-def test_the_writer_is_built_for_the_documents_bucket_prefix_or_not_at_all(s3: Any) -> None:
+def test_the_writer_is_built_for_the_interaction_logs_bucket_or_not_at_all(s3: Any) -> None:
     assert build_interaction_writer(Settings(interaction_log=False)) is None
-    writer = build_interaction_writer(Settings(documents_bucket=BUCKET))
+    writer = build_interaction_writer(Settings(interactions_bucket=BUCKET))
     assert writer is not None
     writer.record(interaction("a" * 32, datetime(2026, 12, 1, 8, tzinfo=UTC)))
     writer.close()

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from strata.documents import DocumentRegistry, parse_source_key
-from strata_local.aws import create_bucket, create_queues, create_tables
+from strata_local.aws import create_buckets, create_queues, create_tables
 from strata_local.reconcile import reconcile
 
 BUCKET = "strata-documents"
@@ -20,7 +20,7 @@ BUCKET = "strata-documents"
 def aws() -> Iterator[dict[str, Any]]:
     with mock_aws():
         s3, sqs = boto3.client("s3", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
-        create_bucket(s3)
+        create_buckets(s3)
         create_tables(boto3.client("dynamodb", region_name="us-east-1"))
         registry = DocumentRegistry(boto3.resource("dynamodb", region_name="us-east-1").Table("strata-documents"))
         yield {"s3": s3, "sqs": sqs, "queue": create_queues(sqs).queue_url, "registry": registry}

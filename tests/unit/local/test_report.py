@@ -22,7 +22,7 @@ from strata.config import Settings
 from strata.documents import DocumentRecord, DocumentStatus
 from strata.feedback import Feedback, FeedbackStore
 from strata.interactions import Interaction, InteractionWriter, LoggedMessage, RetrievedChunk
-from strata_local.aws import create_bucket, create_tables
+from strata_local.aws import create_buckets, create_tables
 from strata_local.report import (
     CHARTS,
     ReportInputs,
@@ -235,7 +235,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     aws._cached_client.cache_clear()
     aws._cached_resource.cache_clear()
     with mock_aws():
-        create_bucket(boto3.client("s3", region_name="us-east-1"))
+        create_buckets(boto3.client("s3", region_name="us-east-1"))
         create_tables(boto3.client("dynamodb", region_name="us-east-1"))
         yield Settings()
     aws._cached_client.cache_clear()
@@ -250,7 +250,7 @@ def run(argv: list[str]) -> int:
 
 
 def test_report_and_export_read_the_log_and_feedback_the_settings_point_at(stack: Settings, tmp_path: Path) -> None:
-    writer = InteractionWriter(aws.client("s3", stack), stack.documents_bucket, prefix=stack.interactions_prefix)
+    writer = InteractionWriter(aws.client("s3", stack), stack.interactions_bucket, prefix=stack.interactions_prefix)
     records = two_weeks(weak_last_week=6)
     for record in records:
         writer.record(record)
