@@ -47,6 +47,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--graceful-shutdown-s", type=int, help="on SIGTERM, seconds streams in flight may take to finish (30)"
     )
+    parser.add_argument(
+        "--scale-to-zero",
+        type=float,
+        metavar="IDLE_S",
+        help="let the chat model scale to zero after IDLE_S idle seconds, like a SageMaker inference "
+        "component: a runtime-API call then wakes it and is refused until the wake is over (default: always on)",
+    )
+    parser.add_argument("--wake-s", type=float, help="how long a wake from zero takes, in seconds (default 20)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -101,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         embedding_max_batch_size=args.embedding_max_batch_size,
         max_queued_generations=args.max_queued_generations,
         graceful_shutdown_s=args.graceful_shutdown_s,
+        scale_to_zero_after_s=args.scale_to_zero,
+        wake_s=args.wake_s,
     )
     serve(create_app(config), config, log_level=args.log_level)
 

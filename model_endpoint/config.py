@@ -74,6 +74,11 @@ class ServerConfig:
     retry_after_s: int = 2
     # On SIGTERM, how long streams in flight may take to finish before they are cut.
     graceful_shutdown_s: int = 30
+    # Scale to zero like a SageMaker inference component (model_endpoint.scale_to_zero): None keeps
+    # the chat model always on; else it sleeps after this many idle seconds, and a runtime-API call
+    # then wakes it and is refused, as is every call for wake_s seconds. Embeddings never sleep.
+    scale_to_zero_after_s: float | None = None
+    wake_s: float = 20.0
 
     def __post_init__(self) -> None:
         # Fail at start-up, naming the setting, rather than misbehave under load.
@@ -84,9 +89,12 @@ class ServerConfig:
             ("max_queued_generations", self.max_queued_generations, 0),
             ("retry_after_s", self.retry_after_s, 0),
             ("graceful_shutdown_s", self.graceful_shutdown_s, 0),
+            ("wake_s", self.wake_s, 0),
         ):
             if value < least:
                 raise ValueError(f"{name} must be at least {least}, got {value}")
+        if self.scale_to_zero_after_s is not None and self.scale_to_zero_after_s <= 0:
+            raise ValueError(f"scale_to_zero_after_s must be more than 0, got {self.scale_to_zero_after_s}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ServerConfig:

@@ -17,6 +17,9 @@ What the real service does, and this module mirrors (botocore's service model
   is overloaded or shutting down (503) surfaces as ``ServiceUnavailable`` (HTTP 503, with its
   ``Retry-After``), which boto3 and Strata's router treat as "retry / go elsewhere", not as
   the caller's fault.
+- A chat model scaled to zero (``ServerConfig.scale_to_zero_after_s``) is refused as SageMaker
+  refuses a call to an inference component with no copy: HTTP 400 ``ValidationError``, "Inference
+  Component has no capacity ...", until its wake is over (``model_endpoint.scale_to_zero``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from model_endpoint import eventstream
 from model_endpoint.config import ServerConfig
 from model_endpoint.invocations import Task, invoke
 from model_endpoint.responses import ClosingStreamingResponse, close_response
+from model_endpoint.scale_to_zero import NO_CAPACITY_MESSAGE
 from model_endpoint.state import ServerState
 
 __all__ = ("invoke_endpoint", "invoke_endpoint_with_response_stream", "resolve_endpoint")
@@ -156,6 +160,10 @@ async def _precheck(state: ServerState, endpoint_name: str, request: Request, re
         return runtime_error(
             503, "ServiceUnavailable", f"Endpoint {endpoint_name} is {reason}.", request_id, headers=error.headers()
         )
+    if task == "chat" and state.chat_capacity is not None and not state.chat_capacity.admit():
+        # SageMaker's answer while the component has no copy: a 400 that boto3 does not retry and
+        # that Strata's provider reads as "waking" (no Retry-After: the service sends none).
+        return runtime_error(400, "ValidationError", NO_CAPACITY_MESSAGE, request_id)
     return task
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from model_endpoint.exceptions import ModelNotReadyError, ServerDrainingError, ServiceUnavailableError
+from model_endpoint.scale_to_zero import ScaleToZero
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -30,6 +31,14 @@ class ServerState:
     # Set when shutdown begins (SIGTERM): requests in flight finish, new ones are refused with 503
     # and /ping turns 503 so a load balancer stops sending any.
     draining: bool = False
+    # Set (from the config, unless given) when the chat model scales to zero; None: always on.
+    # A test swaps in one with a fake clock.
+    chat_capacity: ScaleToZero | None = None
+
+    def __post_init__(self) -> None:
+        idle_s = self.config.scale_to_zero_after_s
+        if self.chat_capacity is None and idle_s is not None:
+            self.chat_capacity = ScaleToZero(idle_s=idle_s, wake_s=self.config.wake_s)
 
     @property
     def ready(self) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from strata.config import Scope, Settings
+from strata_local.cost import add_cost_command
 from strata_local.evaluate import add_eval_command
 from strata_local.report import add_report_commands
 
@@ -41,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         help="model registry (YAML: aliases → provider targets, fallbacks); default $STRATA_MODELS_FILE, "
         "else the local model server as 'default'",
     )
+    dev.add_argument(
+        "--scale-to-zero",
+        type=float,
+        metavar="IDLE_S",
+        help="the chat model scales to zero after IDLE_S idle seconds, as on SageMaker (default: always on)",
+    )
+    dev.add_argument("--wake-s", type=float, metavar="WAKE_S", help="with --scale-to-zero: seconds a wake takes (20)")
     dev.add_argument("--verbose", action="store_true")
     dev.set_defaults(run=_dev)
 
@@ -101,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     openapi.set_defaults(run=_openapi)
     add_report_commands(commands)
     add_eval_command(commands)
+    add_cost_command(commands)
 
     args = parser.parse_args(argv)
     return args.run(args)
@@ -122,6 +131,8 @@ def _dev(args: argparse.Namespace) -> int:
         dev_tenant=args.tenant,
         ingest_retry_s=args.ingest_retry,
         models_file=args.models,
+        scale_to_zero_after_s=args.scale_to_zero,
+        wake_s=args.wake_s,
     )
     try:
         LocalStack(config).run()

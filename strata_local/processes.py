@@ -56,8 +56,19 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_model_server(*, host: str, port: int, endpoints: tuple[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """``endpoints``: the (chat, embedding) endpoint names the functions call, from the settings."""
+def start_model_server(
+    *,
+    host: str,
+    port: int,
+    endpoints: tuple[str, str],
+    log_path: Path,
+    scale_to_zero_after_s: float | None = None,
+    wake_s: float | None = None,
+) -> subprocess.Popen[bytes]:
+    """``endpoints``: the (chat, embedding) endpoint names the functions call, from the settings;
+    ``scale_to_zero_after_s`` / ``wake_s``: the model server's ``--scale-to-zero`` / ``--wake-s``."""
+    scale_to_zero = [] if scale_to_zero_after_s is None else ["--scale-to-zero", str(scale_to_zero_after_s)]
+    wake = [] if wake_s is None else ["--wake-s", str(wake_s)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("ab")
     return subprocess.Popen(
@@ -73,6 +84,8 @@ def start_model_server(*, host: str, port: int, endpoints: tuple[str, str], log_
             endpoints[0],
             "--embedding-endpoint",
             endpoints[1],
+            *scale_to_zero,
+            *wake,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

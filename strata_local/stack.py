@@ -73,6 +73,9 @@ class LocalStackConfig:
     models_file: Path | None = None  # the model registry; None: the local model server as "default"
     state_save_interval_s: float = 10
     model_ready_timeout_s: float = 300
+    # The chat model scales to zero after this many idle seconds and takes wake_s to wake (None: always on).
+    scale_to_zero_after_s: float | None = None
+    wake_s: float | None = None
 
     @property
     def env_file(self) -> Path:
@@ -191,6 +194,8 @@ class LocalStack:
                 port=self.config.model_port,
                 endpoints=(settings.chat_endpoint, settings.embedding_endpoint),
                 log_path=log_path,
+                scale_to_zero_after_s=self.config.scale_to_zero_after_s,
+                wake_s=self.config.wake_s,
             ),
             ready=lambda: responds(f"{self.config.model_url}/ping"),
             on_exit=down,
@@ -207,7 +212,7 @@ class LocalStack:
         moto = local_aws.start_moto(self.config.host, self.config.aws_port)
         self._closers.append(moto.stop)
         clients = {service: aws.client(service, settings) for service in ("s3", "sqs", "dynamodb")}
-        local_aws.create_bucket(clients["s3"])
+        local_aws.create_buckets(clients["s3"])
         local_aws.create_tables(clients["dynamodb"])
         queues = local_aws.create_queues(clients["sqs"])
         self._state = LocalStateStore(self.config.state_dir / "state", s3=clients["s3"], dynamodb=clients["dynamodb"])
