@@ -1,9 +1,29 @@
-// Strata chat: sends a question to /v1/chat/completions (stream: true) and renders the
+// Strata chat: sends a question to <apiBaseUrl>/chat/completions (stream: true) and renders the
 // answer token by token as the SSE chunks arrive; the last chunk carries the citations.
 "use strict";
 
-const API_URL = "/v1/chat/completions";
 const KEY_STORAGE = "strata.apiKey";
+const SAME_ORIGIN_BASE_URL = "/v1";
+
+// Deployed, the page sits on CloudFront and config.json (written at deploy time) names the API, so
+// one build serves every stage. The local stack serves the page from the gateway itself and has no
+// config.json: the API is then on the page's own origin.
+const config = loadConfig();
+
+async function loadConfig() {
+  try {
+    const response = await fetch("config.json", { cache: "no-cache" });
+    if (response.ok) return await response.json();
+  } catch (error) {
+    // unreachable or not JSON: same origin
+  }
+  return {};
+}
+
+async function apiUrl(path) {
+  const base = (await config).apiBaseUrl || SAME_ORIGIN_BASE_URL;
+  return `${base.replace(/\/+$/, "")}${path}`;
+}
 
 // The local stack prints a link with the key in the fragment: it never reaches a server log.
 const fragmentKey = new URLSearchParams(location.hash.slice(1)).get("key");
@@ -63,7 +83,7 @@ async function ask(question, turn) {
   };
   let response;
   try {
-    response = await fetch(API_URL, {
+    response = await fetch(await apiUrl("/chat/completions"), {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${apiKey()}` },
       body: JSON.stringify({ model: "default", stream: true, messages: [{ role: "user", content: question }] }),

@@ -1,20 +1,22 @@
 """The deployment configuration, read once from the ``strata`` key of the CDK context.
 
-``cdk.json`` holds the defaults; another context source (``cdk synth -c strata='<JSON>'``) can
-replace the whole object. Everything is validated at synth time, before any construct is built,
-and a bad value fails with one error that names every offending field.
+``cdk.json`` holds the settings every stage shares and, under ``environments``, what differs per
+stage (``dev``: scale to zero, the smallest search domain, serverless embeddings; ``prod``: a warm
+copy, three search nodes, embedding instances). Another context source
+(``cdk synth -c strata='<JSON>'``) can replace the whole object. Everything is validated at synth
+time, before any construct is built, and a bad value fails with one error that names every
+offending field.
 
 Examples
 --------
->>> config = StrataConfig.from_context(
-...     app.node.try_get_context(CONTEXT_KEY), queue_visibility_timeout_s=900
-... )
+>>> config = StrataConfig.from_context(app.node.try_get_context(CONTEXT_KEY), stage="prod")
 >>> config.prefix
-'strata-dev'
+'strata-prod'
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -63,18 +65,93 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class ModelConfig:
-    """One SageMaker real-time endpoint: container image, instance and model.
+class ImageConfig:
+    """A container image from the SageMaker SDK's image tables, resolved for the stack's region.
 
+    framework
+        The SDK's name of the image family: ``djl-lmi`` (AWS's LMI container with vLLM),
+        ``huggingface-tei`` (text-embeddings-inference on GPU), ``huggingface-tei-cpu`` ...
+    version
+        The family's version as the SDK's table lists it (``0.36.0`` for LMI, ``1.8.2`` for TEI).
+    """
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
+
+    framework: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
+    version: Annotated[str, Field(pattern=r"^[0-9][0-9a-z.]*$")]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatScalingConfig:
+    """Copies of the chat model (an inference component) and the instances they run on.
+
+    scale_to_zero
+        Let idle copies and instances go to zero (no GPU bills while nobody asks); the first
+        request after that gets a 503 with ``Retry-After`` and ``strata.waking`` while an
+        instance starts (minutes), and an alarm on ``NoCapacityInvocationFailures`` wakes it.
+    min_copies
+        Copies kept while not scaled to zero (at least 1). Default 1.
+    max_copies
+        Most copies target tracking may run. Default 2.
+    max_instances
+        Most instances managed instance scaling may start. Default: ``max_copies``.
+    target_concurrent_requests_per_copy
+        Target tracking on ``SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution``.
+    scale_in_cooldown_s / scale_out_cooldown_s
+        Target tracking cooldowns. Defaults 600 s / 60 s.
+    accelerators_per_copy / memory_per_copy_mb
+        What one copy reserves on its instance. Defaults 1 GPU / 12 GiB.
+    """
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
+
+    scale_to_zero: bool = True
+    min_copies: PositiveInt = 1
+    max_copies: PositiveInt = 2
+    max_instances: PositiveInt | None = None
+    target_concurrent_requests_per_copy: Annotated[float, Field(gt=0, le=1000)] = 4.0
+    scale_in_cooldown_s: Annotated[int, Field(ge=0, le=3600)] = 600
+    scale_out_cooldown_s: Annotated[int, Field(ge=0, le=3600)] = 60
+    accelerators_per_copy: Annotated[int, Field(ge=0, le=16)] = 1
+    memory_per_copy_mb: Annotated[int, Field(ge=1024)] = 12288
+
+
+@dataclass(frozen=True, slots=True)
+class ServerlessConfig:
+    """SageMaker Serverless Inference: billed per request, nothing while idle (CPU only).
+
+    memory_mb
+        1024 to 6144 in steps of 1024. Default 3072.
+    max_concurrency
+        Concurrent invocations before throttling. Default 10.
+    """
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
+
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 3072
+    max_concurrency: Annotated[int, Field(ge=1, le=200)] = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """One SageMaker model: its container image, the model it serves and where it runs.
+
+    image
+        The image from the SageMaker SDK's tables (see :class:`ImageConfig`), resolved offline for
+        the stack's region at synth time. Or:
     image_uri
-        An ECR image in the stack's region (SageMaker pulls only from ECR), e.g. the AWS DJL LMI
-        image for generation or the Hugging Face TEI image for embeddings.
-    instance_type
-        A SageMaker hosting instance type (``ml.*``).
+        An ECR image in the stack's region, given whole (SageMaker pulls only from ECR).
     model_id
         The Hugging Face model id handed to the container as ``HF_MODEL_ID``.
-    initial_instance_count
-        Instances behind the endpoint at deploy time. Default 1.
+    instance_type
+        A SageMaker hosting instance type (``ml.*``). Not with ``serverless``.
+    serverless
+        Serverless inference instead of an instance (the embedding model only; see
+        :class:`ServerlessConfig`).
+    instances
+        Instances of a non-serverless embedding endpoint. Default 1.
+    scaling
+        The chat model's copies and instances (see :class:`ChatScalingConfig`).
     environment
         Extra container environment (``OPTION_*`` for LMI, ``MAX_BATCH_TOKENS`` for TEI ...).
     container_startup_timeout_s
@@ -85,10 +162,13 @@ class ModelConfig:
 
     __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
 
-    image_uri: str
-    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
     model_id: Annotated[str, Field(min_length=1)]
-    initial_instance_count: PositiveInt = 1
+    image: ImageConfig | None = None
+    image_uri: str | None = None
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] | None = None
+    serverless: ServerlessConfig | None = None
+    instances: PositiveInt = 1
+    scaling: ChatScalingConfig = field(default_factory=ChatScalingConfig)
     environment: dict[str, str] = field(default_factory=dict)
     container_startup_timeout_s: Annotated[int, Field(ge=60, le=3600)] = 900
     model_data_url: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]+/.+$")] | None = None
@@ -119,8 +199,13 @@ class ApiConfig:
 
 @dataclass(frozen=True, slots=True)
 class SearchConfig:
-    """The OpenSearch domain that holds the chunk vectors.
+    """Where the chunk vectors live: an OpenSearch Service domain, or a Serverless collection.
 
+    mode
+        ``managed`` (default: a domain; the smallest one is the cheapest idle option) or
+        ``serverless`` (a vector search collection; it bills at least its minimum OCUs).
+    standby_replicas
+        Serverless only: replicas in a second zone (production) or none (development). Default off.
     engine_version
         OpenSearch version (``x.y``); 2.10 or later for hybrid search pipelines. Default 2.19.
     instance_type
@@ -135,6 +220,8 @@ class SearchConfig:
 
     __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
 
+    mode: Literal["managed", "serverless"] = "managed"
+    standby_replicas: bool = False
     engine_version: Annotated[str, Field(pattern=r"^\d+\.\d+$")] = "2.19"
     instance_type: Annotated[str, Field(pattern=r"^[a-z0-9]+\.[a-z0-9]+\.search$")] = "t3.medium.search"
     data_nodes: Annotated[int, Field(ge=1, le=10)] = 1
@@ -143,23 +230,57 @@ class SearchConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class IngestConfig:
-    """The ingest function's SQS event source.
+class WafConfig:
+    """AWS WAF in front of the REST API: AWS's managed rule groups and a per-IP rate rule.
 
-    timeout_s
-        Function timeout. Must not exceed the queue's visibility timeout (AWS recommends the
-        visibility timeout be six times the function timeout). Default 150 s (= 900 s / 6).
-    batch_size
-        Messages per invocation; failures are reported per item. Default 5.
-    max_concurrency
-        Concurrent ingest invocations, which caps the load on the embedding endpoint. Default 5.
+    enabled
+        Default true. Per-tenant limits live in the backend; this is the outer guard.
+    rate_limit_per_5_min
+        Requests one IP may send in any 5 minutes before WAF blocks it. Default 2000.
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
 
-    timeout_s: Annotated[int, Field(ge=10, le=900)] = 150
-    batch_size: Annotated[int, Field(ge=1, le=10)] = 5
-    max_concurrency: Annotated[int, Field(ge=2, le=1000)] = 5
+    enabled: bool = True
+    rate_limit_per_5_min: Annotated[int, Field(ge=10, le=2_000_000_000)] = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class VpcConfig:
+    """Optional VPC placement of the functions and the search domain.
+
+    enabled
+        Default false (every service is reached over TLS with SigV4 on AWS's network).
+    max_azs
+        Availability zones. Default 2.
+    nat_gateways
+        NAT gateways for the functions' egress (JWKS, Bedrock, other providers). Default 1.
+    """
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
+
+    enabled: bool = False
+    max_azs: Annotated[int, Field(ge=1, le=3)] = 2
+    nat_gateways: Annotated[int, Field(ge=0, le=3)] = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringConfig:
+    """Alarms and where they go.
+
+    alarm_email
+        Subscribed to the alarm topic when set. Default none (subscribe later).
+    p99_latency_ms
+        API p99 latency alarm threshold. Default 10 000 ms (a whole streamed answer).
+    error_rate_percent
+        API 5xx rate alarm threshold. Default 5 %.
+    """
+
+    __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
+
+    alarm_email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    p99_latency_ms: Annotated[int, Field(ge=100)] = 10_000
+    error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +303,14 @@ class StrataConfig:
         deletion). Default true.
     log_retention_days
         Retention of every log group the stack creates. Default 30.
-    api / search / ingest
-        See :class:`ApiConfig`, :class:`SearchConfig` and :class:`IngestConfig`.
+    interactions_retention_days
+        Days the interaction log (prompts and answers) is kept before it expires. Default 90.
+    api / search / waf / vpc / monitoring
+        See :class:`ApiConfig`, :class:`SearchConfig`, :class:`WafConfig`, :class:`VpcConfig`
+        and :class:`MonitoringConfig`.
+    nag_packs
+        cdk-nag rule packs the synthesis must pass besides ``AwsSolutions``: ``HIPAA.Security``,
+        ``NIST.800.53.R5``. Default none.
     models
         The model registry's ``models`` mapping (aliases → targets, fallbacks; the shape of
         ``strata dev --models FILE``), passed to the functions as ``STRATA_MODELS``. Default: one
@@ -210,14 +337,22 @@ class StrataConfig:
     lwa_layer_version: PositiveInt = 30
     retain_data: bool = True
     log_retention_days: RetentionDaysValue = 30
+    interactions_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
     api: ApiConfig = field(default_factory=ApiConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
-    ingest: IngestConfig = field(default_factory=IngestConfig)
+    waf: WafConfig = field(default_factory=WafConfig)
+    vpc: VpcConfig = field(default_factory=VpcConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    nag_packs: tuple[Literal["HIPAA.Security", "NIST.800.53.R5"], ...] = ()
     models: dict[str, Any] | None = None
     models_parameter: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_.\-/]+$")] | None = None
     jwt_issuer: Annotated[str, Field(min_length=1)] | None = None
     jwt_audience: Annotated[str, Field(min_length=1)] | None = None
     jwt_tenant_claim: Annotated[str, Field(min_length=1)] | None = None
+
+    def image_uri(self, model: ModelConfig) -> str:
+        """``model``'s ECR image URI in this stack's region (resolved from the SDK's tables)."""
+        return model.image_uri or resolve_image_uri(model.image, self.region)  # type: ignore[arg-type]
 
     @property
     def chat_context_window(self) -> int:
@@ -246,11 +381,13 @@ class StrataConfig:
         return f"{self.prefix}-embed"
 
     @classmethod
-    def from_context(cls, raw: Mapping[str, Any] | str | None, *, queue_visibility_timeout_s: int) -> StrataConfig:
-        """Parse and validate the context object; raise :class:`ConfigError` naming every problem.
+    def from_context(cls, raw: Mapping[str, Any] | str | None, *, stage: str | None = None) -> StrataConfig:
+        """Parse and validate the context object for ``stage``; raise :class:`ConfigError` naming
+        every problem.
 
-        ``queue_visibility_timeout_s`` is the ingest queue's (from ``RESOURCES``): the ingest
-        function's timeout is checked against it.
+        The object holds the settings every stage shares, ``stage`` (the default stage) and
+        ``environments``: per stage, the values that differ, merged over the shared ones (objects
+        merge key by key, anything else is replaced).
         """
         if raw is None:
             raise ConfigError(f"CDK context key {CONTEXT_KEY!r} is missing (see cdk.json)")
@@ -261,30 +398,38 @@ class StrataConfig:
                 raise ConfigError(f"CDK context {CONTEXT_KEY!r} is not a JSON object: {exc}") from None
         if not isinstance(raw, Mapping):
             raise ConfigError(f"CDK context {CONTEXT_KEY!r} must be an object, not {type(raw).__name__}")
+        merged = _for_stage(raw, stage)
         try:
-            config = _ADAPTER.validate_python(dict(raw))
+            config = _ADAPTER.validate_python(merged)
         except ValidationError as exc:
             problems = [f"  {CONTEXT_KEY}.{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
-            raise ConfigError("invalid CDK context:\n" + "\n".join(problems)) from None
-        problems = config._cross_field_problems(queue_visibility_timeout_s)
+            raise ConfigError(
+                f"invalid CDK context for stage {merged.get('stage')!r}:\n" + "\n".join(problems)
+            ) from None
+        problems = config._cross_field_problems()
         if problems:
-            raise ConfigError("invalid CDK context:\n" + "\n".join(f"  {p}" for p in problems))
+            raise ConfigError(
+                f"invalid CDK context for stage {config.stage!r}:\n" + "\n".join(f"  {p}" for p in problems)
+            )
         return config
 
-    def _cross_field_problems(self, queue_visibility_timeout_s: int) -> list[str]:
+    def _cross_field_problems(self) -> list[str]:
         problems: list[str] = []
         for name, model in (("chat_model", self.chat_model), ("embedding_model", self.embedding_model)):
-            match = _ECR_IMAGE.match(model.image_uri)
-            if match is None:
-                problems.append(
-                    f"{CONTEXT_KEY}.{name}.image_uri: {model.image_uri!r} is not an ECR image URI "
-                    "(<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>)"
-                )
-            elif match["region"] != self.region:
-                problems.append(
-                    f"{CONTEXT_KEY}.{name}.image_uri: image is in {match['region']!r} but the stack "
-                    f"deploys to {self.region!r}; SageMaker pulls images from its own region"
-                )
+            problems.extend(_image_problems(f"{CONTEXT_KEY}.{name}", model, self.region))
+        if self.chat_model.instance_type is None or self.chat_model.serverless is not None:
+            problems.append(
+                f"{CONTEXT_KEY}.chat_model: needs instance_type and no serverless (the chat model runs "
+                "as an inference component on an instance; serverless endpoints cannot stream)"
+            )
+        scaling = self.chat_model.scaling
+        if scaling.max_copies < scaling.min_copies:
+            problems.append(
+                f"{CONTEXT_KEY}.chat_model.scaling.max_copies: {scaling.max_copies} is below min_copies "
+                f"({scaling.min_copies})"
+            )
+        if (self.embedding_model.instance_type is None) == (self.embedding_model.serverless is None):
+            problems.append(f"{CONTEXT_KEY}.embedding_model: set exactly one of instance_type and serverless")
         if self.models is not None and self.models_parameter is not None:
             problems.append(f"{CONTEXT_KEY}.models_parameter: set either models or models_parameter, not both")
         if self.models is not None:
@@ -293,16 +438,17 @@ class StrataConfig:
             except ModelRegistryError as error:
                 problems.append(str(error))
         problems.extend(self._jwt_problems())
-        if self.ingest.timeout_s > queue_visibility_timeout_s:
-            problems.append(
-                f"{CONTEXT_KEY}.ingest.timeout_s: {self.ingest.timeout_s} exceeds the ingest queue's "
-                f"visibility timeout ({queue_visibility_timeout_s} s); messages would be redelivered "
-                "while still being processed"
-            )
         if self.region.startswith("cn-"):
             problems.append(
                 f"{CONTEXT_KEY}.region: China regions publish the Lambda Web Adapter layer from other "
                 "accounts; not supported yet"
+            )
+        if self.search.mode == "serverless":
+            # The construct builds the collection and its policies (tests/infra/test_search.py).
+            problems.append(
+                f"{CONTEXT_KEY}.search.mode: serverless cannot ingest yet: vector search collections "
+                "refuse writes that name their document id, and the chunk writer names each chunk's; "
+                "use managed"
             )
         if self.search.data_nodes > 3 and self.search.data_nodes % 3:
             problems.append(
@@ -338,6 +484,71 @@ class StrataConfig:
         if match is None:
             raise ConfigError(f"{image_uri!r} is not an ECR image URI")
         return match["account"], match["region"], match["repository"]
+
+
+def _for_stage(raw: Mapping[str, Any], stage: str | None) -> dict[str, Any]:
+    """The shared settings with ``environments[stage]`` merged over them; ``stage`` defaults to
+    the object's own ``stage``."""
+    shared = {key: value for key, value in raw.items() if key != "environments"}
+    environments = raw.get("environments") or {}
+    if not isinstance(environments, Mapping):
+        raise ConfigError(f"{CONTEXT_KEY}.environments must be an object of stages")
+    stage = stage or shared.get("stage")
+    if not isinstance(stage, str) or not stage:
+        raise ConfigError(f"{CONTEXT_KEY}.stage: name the stage to synthesize (e.g. cdk synth -c stage=dev)")
+    if environments and stage not in environments:
+        raise ConfigError(
+            f"{CONTEXT_KEY}.environments: no stage {stage!r}; the stages are {', '.join(sorted(environments))}"
+        )
+    overrides = environments.get(stage) or {}
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"{CONTEXT_KEY}.environments.{stage} must be an object")
+    return _merged({**shared, "stage": stage}, overrides)
+
+
+def _merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _image_problems(where: str, model: ModelConfig, region: str) -> list[str]:
+    if (model.image is None) == (model.image_uri is None):
+        return [f"{where}: set exactly one of image (framework and version) and image_uri"]
+    if model.image is not None:
+        try:
+            resolve_image_uri(model.image, region)
+        except ValueError as error:
+            return [f"{where}.image: {error}"]
+        return []
+    match = _ECR_IMAGE.match(model.image_uri or "")
+    if match is None:
+        return [
+            f"{where}.image_uri: {model.image_uri!r} is not an ECR image URI "
+            "(<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>)"
+        ]
+    if match["region"] != region:
+        return [
+            f"{where}.image_uri: image is in {match['region']!r} but the stack deploys to {region!r}; "
+            "SageMaker pulls images from its own region"
+        ]
+    return []
+
+
+@functools.cache
+def resolve_image_uri(image: ImageConfig, region: str) -> str:
+    """The ECR URI of ``image`` in ``region``, from the SageMaker SDK's own image tables (offline).
+
+    Raises ``ValueError`` (the SDK's message lists the versions it knows) for an unknown family,
+    version or region.
+    """
+    from sagemaker.core import image_uris  # heavy (about 3 s): only when a model names an image
+
+    return str(image_uris.retrieve(image.framework, region=region, version=image.version, image_scope="inference"))
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

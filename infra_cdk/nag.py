@@ -16,6 +16,7 @@ from constructs import IConstruct
 from infra_cdk.stack import StrataStack
 
 _BASIC_EXECUTION_ROLE = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+_VPC_EXECUTION_ROLE = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 _API_GATEWAY_LOGS_ROLE = (
     "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 )
@@ -49,6 +50,7 @@ def suppress_reviewed_findings(stack: StrataStack) -> None:
     _api(stack)
     _search(stack)
     _models(stack)
+    _frontend(stack)
     _suppress(
         stack.key_pepper,
         "AwsSolutions-SMG4",
@@ -56,9 +58,9 @@ def suppress_reviewed_findings(stack: StrataStack) -> None:
         "is rotated by the documented re-keying procedure, never on a schedule.",
     )
 
-    # CDK's singleton custom resource that writes the bucket's notification configuration.
+    # CDK's singleton custom resources: the bucket's notification configuration, the page upload.
     for child in stack.node.children:
-        if child.node.id.startswith("BucketNotificationsHandler"):
+        if child.node.id.startswith(("BucketNotificationsHandler", "Custom::CDKBucketDeployment")):
             _suppress(
                 child,
                 "AwsSolutions-IAM4",
@@ -75,8 +77,10 @@ def _functions(stack: StrataStack) -> None:
         functions,
         "AwsSolutions-IAM4",
         "AWSLambdaBasicExecutionRole grants only logs:CreateLogGroup, CreateLogStream and "
-        "PutLogEvents: AWS's documented minimum for a function writing its own logs.",
-        [_BASIC_EXECUTION_ROLE],
+        "PutLogEvents: AWS's documented minimum for a function writing its own logs (in a VPC, "
+        "AWSLambdaVPCAccessExecutionRole adds only the network-interface actions Lambda needs to "
+        "attach the function to its subnets).",
+        [_BASIC_EXECUTION_ROLE, _VPC_EXECUTION_ROLE],
     )
     _suppress(
         functions,
@@ -96,7 +100,7 @@ def _functions(stack: StrataStack) -> None:
             "Action::s3:GetObject*",
             "Action::s3:GetBucket*",
             "Action::s3:List*",
-            _regex(rf"^Resource::<DocumentsBucket[A-Za-z0-9]+\.Arn>\/{_escape(prefix)}\*$"),
+            _regex(rf"^Resource::<StorageDocuments[A-Za-z0-9]+\.Arn>\/{_escape(prefix)}\*$"),
         ],
     )
     _suppress(
@@ -107,7 +111,7 @@ def _functions(stack: StrataStack) -> None:
         "tenant prefix, so no event fires); listing is limited to that prefix by a condition.",
         [
             _regex(
-                rf"^Resource::<DocumentsBucket[A-Za-z0-9]+\.Arn>\/"
+                rf"^Resource::<StorageDocuments[A-Za-z0-9]+\.Arn>\/"
                 rf"{_escape(stack.resources.documents_bucket.staging_prefix)}\*$"
             )
         ],
@@ -115,12 +119,12 @@ def _functions(stack: StrataStack) -> None:
     _suppress(
         functions,
         "AwsSolutions-IAM5",
-        "The interaction log: chat's s3:PutObject on new objects under the log's prefix of the "
-        "documents bucket (outside the tenant prefix); each object's key is a fresh date/hour/uuid.",
+        "The interaction log: chat's s3:PutObject on new objects under the log's prefix of its "
+        "bucket; each object's key is a fresh date/hour/uuid.",
         [
             _regex(
-                rf"^Resource::<DocumentsBucket[A-Za-z0-9]+\.Arn>\/"
-                rf"{_escape(stack.resources.documents_bucket.interactions_prefix)}\*$"
+                rf"^Resource::<StorageInteractions[A-Za-z0-9]+\.Arn>\/"
+                rf"{_escape(stack.resources.interactions_bucket.prefix)}\*$"
             )
         ],
     )
@@ -158,6 +162,13 @@ def _functions(stack: StrataStack) -> None:
 
 def _api(stack: StrataStack) -> None:
     api = stack.api
+    if api.web_acl is None:
+        _suppress(
+            api.rest_api,
+            "AwsSolutions-APIG3",
+            "AWS WAF is turned off for this stage in cdk.json (strata.waf.enabled); stage throttling "
+            "and the backend's per-tenant limits still apply.",
+        )
     _suppress(
         api.rest_api,
         "AwsSolutions-APIG2",
@@ -187,12 +198,16 @@ def _api(stack: StrataStack) -> None:
 
 def _search(stack: StrataStack) -> None:
     search = stack.search
-    _suppress(
-        search.domain,
-        "AwsSolutions-OS1",
-        "The Lambdas run outside a VPC (no NAT gateway or interface endpoints to pay for); the domain "
-        "accepts only SigV4-signed requests from IAM principals of this account granted per index.",
-    )
+    if search.domain is None:  # a Serverless collection: no domain findings
+        return
+    if search.connections is None:
+        _suppress(
+            search.domain,
+            "AwsSolutions-OS1",
+            "The Lambdas run outside a VPC unless strata.vpc.enabled (no NAT gateway to pay for); the "
+            "domain accepts only SigV4-signed requests from IAM principals of this account granted per "
+            "index, and fine-grained access maps each to a role on the chunk index only.",
+        )
     _suppress(
         search.domain,
         "AwsSolutions-OS3",
@@ -201,15 +216,62 @@ def _search(stack: StrataStack) -> None:
     _suppress(
         search.domain,
         "AwsSolutions-OS4",
-        "No dedicated master nodes at the development size set in cdk.json (strata.search); add "
-        "them with the production sizing.",
+        "No dedicated master nodes at the sizes set in cdk.json (strata.environments); add them "
+        "for a larger production cluster.",
     )
     if not search.zone_awareness:
         _suppress(
             search.domain,
             "AwsSolutions-OS7",
-            "Single data node at the development size set in cdk.json (strata.search.data_nodes=1); "
+            "Single data node at the development size set in cdk.json (strata.environments.dev); "
             "two or more nodes turn zone awareness on.",
+        )
+
+
+def _frontend(stack: StrataStack) -> None:
+    distribution = stack.frontend.distribution
+    _suppress(
+        distribution,
+        "AwsSolutions-CFR1",
+        "The page is public and the API authenticates every call; a team restricts countries with "
+        "FrontendProps.geo_allowlist.",
+    )
+    _suppress(
+        distribution,
+        "AwsSolutions-CFR2",
+        "The page is static; the API behind it has its own regional web ACL. A CloudFront web ACL "
+        "must live in us-east-1: pass one as FrontendProps.web_acl_arn.",
+    )
+    _suppress(
+        distribution,
+        "AwsSolutions-CFR4",
+        "No custom domain, so the distribution uses CloudFront's default certificate, whose minimum "
+        "protocol cannot be set; a custom domain with an ACM certificate lifts it.",
+    )
+    for child in stack.node.children:
+        if not child.node.id.startswith("Custom::CDKBucketDeployment"):
+            continue
+        _suppress(
+            child,
+            "AwsSolutions-L1",
+            "CDK's BucketDeployment pins its own handler's runtime; it is not configurable.",
+        )
+        _suppress(
+            child,
+            "AwsSolutions-IAM5",
+            "CDK's BucketDeployment: read the page's asset zip from the bootstrap asset bucket, write "
+            "and prune the page bucket's objects, and invalidate the distribution (CloudFront "
+            "invalidation actions support no resource-level permissions).",
+            [
+                "Action::s3:GetObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:List*",
+                "Action::s3:Abort*",
+                "Action::s3:DeleteObject*",
+                "Resource::*",
+                _regex(r"^Resource::arn:[^:]+:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-[a-z0-9-]+\/\*$"),
+                _regex(r"^Resource::<FrontendBucket[A-Za-z0-9]+\.Arn>\/\*$"),
+            ],
         )
 
 

@@ -1,34 +1,59 @@
-"""``StrataStack``: the cloud side of Strata, composed from one construct per concern."""
+"""``StrataStack``: the cloud side of Strata, composed from one construct per concern.
+
+One stack per stage. The constructs are built in the order their dependencies run — network →
+storage → data → search → models → secrets → functions → API → frontend → monitoring — and
+each takes what it uses as props, so a construct never reaches into another. (Several stacks
+would only add cross-stack exports between resources that are deployed, updated and deleted
+together; the grants between them would make the exports cyclic.)
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
-from aws_cdk import aws_logs as logs
+import jsii
+from aws_cdk import CfnOutput, IStableStringProducer, Lazy, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra_cdk.config import StrataConfig
+from infra_cdk.config import ModelConfig, StrataConfig
 from infra_cdk.constructs.api import Api, ApiProps
-from infra_cdk.constructs.documents import Documents, DocumentsProps
-from infra_cdk.constructs.functions import Functions, FunctionsProps
-from infra_cdk.constructs.models import ModelEndpointProps, Models, ModelsProps
+from infra_cdk.constructs.frontend import Frontend, FrontendProps, rest_api_origin
+from infra_cdk.constructs.functions import METRICS_NAMESPACE, Functions, FunctionsProps
+from infra_cdk.constructs.models import (
+    VARIANT_NAME,
+    ChatModelProps,
+    ContainerProps,
+    EmbeddingModelProps,
+    Models,
+    ModelsProps,
+)
+from infra_cdk.constructs.monitoring import AlarmThresholds, Monitoring, MonitoringProps
+from infra_cdk.constructs.network import Network, NetworkProps
 from infra_cdk.constructs.search import Search, SearchProps
+from infra_cdk.constructs.storage import Storage, StorageProps
 from infra_cdk.constructs.tables import Tables, TablesProps
 from strata.config.resources import RESOURCES, StackResources
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ADMIN_TABLES = ("keys_table", "tenants_table", "prompts_table", "documents_table", "feedback_table")
+"""Tables the ``strata keys|limits|tenants|prompts|report`` commands read and write."""
+
+
+def admin_output_name(field: str) -> str:
+    """The stack output carrying the value of the ``Settings`` field ``field``."""
+    return "Admin" + "".join(part.capitalize() for part in field.split("_"))
 
 
 class StrataStack(Stack):
-    """Documents bucket + ingest queue, tables, OpenSearch, SageMaker endpoints, Lambdas, REST API.
+    """Buckets and the ingest queue, tables, search, models, functions, the API, its frontend and
+    its monitoring.
 
     Parameters
     ----------
     config
-        The validated deployment configuration.
+        The validated deployment configuration of one stage.
     resources
         Bucket, queue and table specs shared with the local stack. Default ``RESOURCES``.
     project_root
@@ -53,10 +78,26 @@ class StrataStack(Stack):
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         retention = config.log_retention
 
-        self.documents = Documents(
+        self.network = (
+            Network(
+                self,
+                "Network",
+                NetworkProps(max_azs=config.vpc.max_azs, nat_gateways=config.vpc.nat_gateways, log_retention=retention),
+            )
+            if config.vpc.enabled
+            else None
+        )
+        vpc = self.network.vpc if self.network else None
+        self.storage = Storage(
             self,
-            "Documents",
-            DocumentsProps(bucket=resources.documents_bucket, queue=resources.ingest_queue, removal_policy=removal),
+            "Storage",
+            StorageProps(
+                bucket=resources.documents_bucket,
+                interactions=resources.interactions_bucket,
+                interactions_retention_days=config.interactions_retention_days,
+                queue=resources.ingest_queue,
+                removal_policy=removal,
+            ),
         )
         self.tables = Tables(
             self,
@@ -69,6 +110,10 @@ class StrataStack(Stack):
             SearchProps(
                 index=config.search.index,
                 domain_name=f"{config.prefix}-search",
+                mode=config.search.mode,
+                fine_grained_access=True,
+                standby_replicas=config.search.standby_replicas,
+                vpc=vpc,
                 engine_version=config.search.engine_version,
                 instance_type=config.search.instance_type,
                 data_nodes=config.search.data_nodes,
@@ -77,12 +122,26 @@ class StrataStack(Stack):
                 removal_policy=removal,
             ),
         )
+        chat, embedding = config.chat_model, config.embedding_model
         self.models = Models(
             self,
             "Models",
             ModelsProps(
-                chat=_endpoint_props(config, "chat", retention),
-                embedding=_endpoint_props(config, "embedding", retention),
+                chat=ChatModelProps(
+                    endpoint_name=config.chat_endpoint_name,
+                    container=_container(config, chat),
+                    instance_type=chat.instance_type or "",
+                    scaling=chat.scaling,
+                    log_retention=retention,
+                ),
+                embedding=EmbeddingModelProps(
+                    endpoint_name=config.embedding_endpoint_name,
+                    container=_container(config, embedding),
+                    serverless=embedding.serverless,
+                    instance_type=embedding.instance_type,
+                    instances=embedding.instances,
+                    log_retention=retention,
+                ),
             ),
         )
         # Keys the HMAC of every stored API key. Rotating it invalidates all keys: see docs/operations.
@@ -93,22 +152,28 @@ class StrataStack(Stack):
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48, exclude_punctuation=True),
             removal_policy=removal,
         )
+        tables = {spec: self.tables.table(spec) for spec in resources.tables}
+        # The page's origin is known once its distribution exists, which needs the API's id: the
+        # API's CORS settings and the functions take it as a value resolved at synthesis.
+        frontend_origin = _FrontendOrigin()
+        cors_origins = (Lazy.string(frontend_origin),)
         self.functions = Functions(
             self,
             "Functions",
             FunctionsProps(
                 project_root=project_root,
-                bucket=self.documents.bucket,
-                queue=self.documents.queue,
-                dlq=self.documents.dlq,
-                keys_table=self.tables.table(resources.keys_table),
-                documents_table=self.tables.table(resources.documents_table),
-                breakers_table=self.tables.table(resources.breakers_table),
-                response_cache_table=self.tables.table(resources.response_cache_table),
-                tenants_table=self.tables.table(resources.tenants_table),
-                rate_limits_table=self.tables.table(resources.rate_limits_table),
-                prompts_table=self.tables.table(resources.prompts_table),
-                feedback_table=self.tables.table(resources.feedback_table),
+                bucket=self.storage.bucket,
+                queue=self.storage.queue,
+                dlq=self.storage.dlq,
+                interactions_bucket=self.storage.interactions_bucket,
+                keys_table=tables[resources.keys_table],
+                documents_table=tables[resources.documents_table],
+                breakers_table=tables[resources.breakers_table],
+                response_cache_table=tables[resources.response_cache_table],
+                tenants_table=tables[resources.tenants_table],
+                rate_limits_table=tables[resources.rate_limits_table],
+                prompts_table=tables[resources.prompts_table],
+                feedback_table=tables[resources.feedback_table],
                 tenant_prefix=resources.documents_bucket.prefix,
                 chat_endpoint=self.models.chat,
                 embedding_endpoint=self.models.embedding,
@@ -123,9 +188,9 @@ class StrataStack(Stack):
                 architecture=config.architecture,
                 lwa_layer_version=config.lwa_layer_version,
                 chat_timeout_s=config.api.chat_timeout_s,
-                ingest_timeout_s=config.ingest.timeout_s,
-                ingest_batch_size=config.ingest.batch_size,
-                ingest_max_concurrency=config.ingest.max_concurrency,
+                ingest_source=resources.ingest_source,
+                cors_origins=cors_origins,
+                vpc=vpc,
                 log_retention=retention,
             ),
         )
@@ -141,30 +206,88 @@ class StrataStack(Stack):
                 throttle_burst_limit=config.api.throttle_burst_limit,
                 authorizer_cache_ttl_s=config.api.authorizer_cache_ttl_s,
                 chat_timeout_s=config.api.chat_timeout_s,
+                waf_rate_limit_per_5_min=config.waf.rate_limit_per_5_min if config.waf.enabled else None,
+                cors_origins=cors_origins,
                 log_retention=retention,
+            ),
+        )
+        self.frontend = Frontend(
+            self,
+            "Frontend",
+            FrontendProps(
+                api_base_url=f"{self.api.rest_api.url}v1",
+                api_origin=rest_api_origin(self.api.rest_api),
+                removal_policy=removal,
+                log_retention=retention,
+            ),
+        )
+        frontend_origin.origin = self.frontend.origin
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            MonitoringProps(
+                functions={
+                    "authorizer": self.functions.authorizer,
+                    "api": self.functions.api,
+                    "chat": self.functions.chat,
+                    "ingest": self.functions.ingest,
+                },
+                rest_api=self.api.rest_api,
+                ingest_queue=self.storage.queue,
+                ingest_dlq=self.storage.dlq,
+                chat_endpoint_name=self.models.chat.endpoint_name,
+                chat_inference_component_name=self.models.chat.inference_component_name,
+                scale_from_zero_alarm=self.models.chat.wake_alarm,
+                embedding_endpoint_name=self.models.embedding.endpoint_name,
+                chat_variant_name=VARIANT_NAME,
+                embedding_variant_name=VARIANT_NAME,
+                metrics_namespace=METRICS_NAMESPACE,
+                alarm_email=config.monitoring.alarm_email,
+                thresholds=AlarmThresholds(
+                    server_error_rate_percent=config.monitoring.error_rate_percent,
+                    p99_latency_ms=config.monitoring.p99_latency_ms,
+                ),
             ),
         )
 
         CfnOutput(self, "ApiBaseUrl", value=f"{self.api.rest_api.url}v1", description="OpenAI base_url")
-        CfnOutput(self, "DocumentsBucketName", value=self.documents.bucket.bucket_name)
-        CfnOutput(self, "IngestDeadLetterQueueUrl", value=self.documents.dlq.queue_url)
+        CfnOutput(self, "FrontendUrl", value=self.frontend.origin, description="the chat page")
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="subscribe to alarms")
+        CfnOutput(self, "IngestDeadLetterQueueUrl", value=self.storage.dlq.queue_url)
         CfnOutput(self, "ChatEndpointName", value=self.models.chat.endpoint_name)
+        CfnOutput(self, "ChatInferenceComponentName", value=self.models.chat.inference_component_name)
         CfnOutput(self, "EmbeddingEndpointName", value=self.models.embedding.endpoint_name)
         CfnOutput(self, "SearchEndpoint", value=self.search.endpoint_url)
+        # What the `strata` admin commands need to run against this stage (infra_cdk.outputs).
+        admin = {
+            "documents_bucket": self.storage.bucket.bucket_name,
+            "interactions_bucket": self.storage.interactions_bucket.bucket_name,
+            "key_pepper_secret": self.key_pepper.secret_arn,
+            **{field: tables[getattr(resources, field)].table_name for field in ADMIN_TABLES},
+        }
+        for field, value in admin.items():
+            CfnOutput(self, admin_output_name(field), value=value, description=f"STRATA_{field.upper()}")
 
 
-def _endpoint_props(config: StrataConfig, which: str, retention: logs.RetentionDays) -> ModelEndpointProps:
-    model = config.chat_model if which == "chat" else config.embedding_model
-    name = config.chat_endpoint_name if which == "chat" else config.embedding_endpoint_name
-    return ModelEndpointProps(
-        endpoint_name=name,
-        image_uri=model.image_uri,
-        image_repository=StrataConfig.ecr_repository(model.image_uri),
-        instance_type=model.instance_type,
+@jsii.implements(IStableStringProducer)
+class _FrontendOrigin:
+    """``https://<distribution domain>``, set once the frontend is built."""
+
+    origin: str | None = None
+
+    def produce(self) -> str:
+        if self.origin is None:
+            raise RuntimeError("the frontend's origin was used but the frontend was never built")
+        return self.origin
+
+
+def _container(config: StrataConfig, model: ModelConfig) -> ContainerProps:
+    image_uri = config.image_uri(model)
+    return ContainerProps(
+        image_uri=image_uri,
+        image_repository=StrataConfig.ecr_repository(image_uri),
         model_id=model.model_id,
         environment=model.environment,
-        initial_instance_count=model.initial_instance_count,
         container_startup_timeout_s=model.container_startup_timeout_s,
         model_data_url=model.model_data_url,
-        log_retention=retention,
     )

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from aws_cdk import AssetHashType, BundlingOptions, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -49,10 +50,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra_cdk.bundling import LayerBundler, SourceTreeBundler
-from infra_cdk.constructs.models import INVOKE_ACTIONS, ModelEndpoint
-from infra_cdk.constructs.search import Search
-from strata.config.resources import RESOURCES
+from infra_cdk.bundling import LayerBundler, SourceTreeBundler, find_python
+from infra_cdk.constructs.models import INVOKE_ACTIONS, ChatModel, EmbeddingModel
+from infra_cdk.constructs.search import BOOTSTRAP_HANDLER, BOOTSTRAP_MEMORY_MB, BOOTSTRAP_TIMEOUT_S, Search
+from strata.config.resources import RESOURCES, EventSourceSpec
 from strata.config.settings import ENV_PREFIX, Settings
 from strata.inference.registry import ModelRegistry, parse_registry
 
@@ -111,10 +112,17 @@ class FunctionsProps:
         ``arm64`` (default) or ``x86_64``; picks the Lambda Web Adapter layer and the wheels.
     lwa_layer_version
         Version of the public Lambda Web Adapter layer. Default 30.
+    interactions_bucket
+        The interaction log's bucket: chat writes to it (``s3:PutObject`` under its prefix only).
     chat_timeout_s
         Chat function timeout. Default 300.
-    ingest_timeout_s / ingest_batch_size / ingest_max_concurrency
-        Ingest function timeout and SQS event source tuning. Defaults 150 / 5 / 5.
+    ingest_source
+        The ingest function's timeout and its SQS event source (batch size, maximum concurrency,
+        partial batch failures): ``RESOURCES.ingest_source``, which the local poller reads too.
+    cors_origins
+        Browser origins allowed to call the API (the frontend's): ``STRATA_CORS_ORIGINS``.
+    vpc
+        Place the functions in this VPC's private subnets. Default none.
     log_retention
         Retention of the function log groups. Default one month.
     """
@@ -132,8 +140,9 @@ class FunctionsProps:
     prompts_table: dynamodb.ITable
     feedback_table: dynamodb.ITable
     tenant_prefix: str
-    chat_endpoint: ModelEndpoint
-    embedding_endpoint: ModelEndpoint
+    interactions_bucket: s3.IBucket
+    chat_endpoint: ChatModel
+    embedding_endpoint: EmbeddingModel
     search: Search
     key_pepper: secretsmanager.ISecret
     jwt_issuer: str | None = None
@@ -145,9 +154,9 @@ class FunctionsProps:
     architecture: str = "arm64"
     lwa_layer_version: int = 30
     chat_timeout_s: int = 300
-    ingest_timeout_s: int = 150
-    ingest_batch_size: int = 5
-    ingest_max_concurrency: int = 5
+    ingest_source: EventSourceSpec = RESOURCES.ingest_source
+    cors_origins: tuple[str, ...] = ()
+    vpc: ec2.IVpc | None = None
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     metrics_namespace: str = METRICS_NAMESPACE
 
@@ -224,7 +233,13 @@ class Functions(Construct):
                 bundling=BundlingOptions(
                     image=RUNTIME.bundling_image,  # required by the API; local bundling never falls back
                     local=LayerBundler(
-                        project_root=root, architecture=props.architecture, python_version=PYTHON_VERSION
+                        project_root=root,
+                        architecture=props.architecture,
+                        python_version=PYTHON_VERSION,
+                        # Lambda's /opt is read-only: without shipped bytecode every cold start
+                        # compiles the layer again (2.3-2.8x the import time, bench/RESULTS.md).
+                        # Needs a Python 3.12 on this machine; without one the layer has none.
+                        bytecode_python=find_python(PYTHON_VERSION),
                     ),
                 ),
             ),
@@ -244,18 +259,20 @@ class Functions(Construct):
             setting_env("tenant_prefix"): props.tenant_prefix,
             setting_env("ingest_queue"): props.queue.queue_name,
             setting_env("ingest_dlq"): props.dlq.queue_name,
+            setting_env("interactions_bucket"): props.interactions_bucket.bucket_name,
             **{setting_env(field): table.table_name for field, table in props.tables.items()},
             setting_env("chat_endpoint"): props.chat_endpoint.endpoint_name,
+            setting_env("chat_inference_component"): props.chat_endpoint.inference_component_name,
             setting_env("chat_context_window"): str(props.chat_context_window),
             setting_env("chat_tokenizer"): "",  # the local model's tokenizer is not the deployed one
             setting_env("embedding_endpoint"): props.embedding_endpoint.endpoint_name,
-            setting_env("vector_store"): "opensearch",
-            setting_env("opensearch_endpoint"): props.search.endpoint_url,
-            setting_env("opensearch_index"): props.search.index,
+            **props.search.environment,
             # One namespace for Powertools' metrics and the library's request log.
             setting_env("metrics_namespace"): props.metrics_namespace,
             "POWERTOOLS_METRICS_NAMESPACE": props.metrics_namespace,
         }
+        if props.cors_origins:
+            self._environment[setting_env("cors_origins")] = ",".join(props.cors_origins)
         if props.models:
             self._environment[setting_env("models")] = props.models
         if props.models_parameter:
@@ -325,15 +342,16 @@ class Functions(Construct):
             for function in (self.chat, self.api):
                 parameter.grant_read(function)
         props.search.grant_read(self.chat)
-        # The interaction log (strata.interactions): write-only, outside the tenant prefix.
+        # The interaction log (strata.interactions): write-only, under its prefix.
         iam.Grant.add_to_principal(
             grantee=self.chat,
             actions=["s3:PutObject"],
-            resource_arns=[props.bucket.arn_for_objects(f"{RESOURCES.documents_bucket.interactions_prefix}*")],
+            resource_arns=[props.interactions_bucket.arn_for_objects(f"{RESOURCES.interactions_bucket.prefix}*")],
         )
 
+        source = props.ingest_source
         self.ingest = self._function(
-            "Ingest", handler="functions.ingest.app.handler", memory_mb=2048, timeout_s=props.ingest_timeout_s
+            "Ingest", handler="functions.ingest.app.handler", memory_mb=2048, timeout_s=source.function_timeout_s
         )
         props.bucket.grant_read(self.ingest, f"{props.tenant_prefix}*")
         # A long document's parts are staged outside the tenant prefix (no event fires for them).
@@ -361,11 +379,18 @@ class Functions(Construct):
         self.ingest.add_event_source(
             event_sources.SqsEventSource(
                 props.queue,
-                batch_size=props.ingest_batch_size,
-                max_concurrency=props.ingest_max_concurrency,
-                report_batch_item_failures=True,
+                batch_size=source.batch_size,
+                max_concurrency=source.max_concurrency,
+                report_batch_item_failures=source.report_batch_item_failures,
             )
         )
+
+        # Creates the chunk index and its hybrid pipeline at deploy time (and, with fine-grained
+        # access, maps the roles above to read or write roles on that index only).
+        self.search_bootstrap = self._function(
+            "SearchBootstrap", handler=BOOTSTRAP_HANDLER, memory_mb=BOOTSTRAP_MEMORY_MB, timeout_s=BOOTSTRAP_TIMEOUT_S
+        )
+        props.search.add_bootstrap(self.search_bootstrap)
 
     def _pepper_environment(self) -> dict[str, str]:
         # The ARN only: the value is read at cold start, so it never shows in the function's
@@ -422,7 +447,7 @@ class Functions(Construct):
 
     @property
     def all(self) -> tuple[lambda_.Function, ...]:
-        return (self.authorizer, self.api, self.chat, self.ingest)
+        return (self.authorizer, self.api, self.chat, self.ingest, self.search_bootstrap)
 
     def _web_adapter_layer(self) -> lambda_.ILayerVersion:
         stack = Stack.of(self)
@@ -464,4 +489,8 @@ class Functions(Construct):
             },
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
+            vpc=self._props.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+            if self._props.vpc
+            else None,
         )

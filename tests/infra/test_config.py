@@ -11,8 +11,7 @@ import pytest
 from infra_cdk.app import read_cdk_json_context
 from infra_cdk.config import CONTEXT_KEY, ConfigError, StrataConfig
 from strata.config import RESOURCES
-
-VISIBILITY_S = RESOURCES.ingest_queue.visibility_timeout_s
+from strata.config.resources import EventSourceSpec, StackResources
 
 
 @pytest.fixture
@@ -20,17 +19,81 @@ def raw() -> dict[str, Any]:
     return copy.deepcopy(read_cdk_json_context()[CONTEXT_KEY])
 
 
-def _load(raw: dict[str, Any] | str) -> StrataConfig:
-    return StrataConfig.from_context(raw, queue_visibility_timeout_s=VISIBILITY_S)
+def _load(raw: dict[str, Any] | str, stage: str | None = None) -> StrataConfig:
+    return StrataConfig.from_context(raw, stage=stage)
 
 
-def test_cdk_json_context_is_a_valid_config(raw: dict[str, Any]) -> None:
+def test_cdk_json_context_is_a_valid_config_for_each_stage(raw: dict[str, Any]) -> None:
+    dev, prod = _load(raw), _load(raw, "prod")
+
+    assert (dev.stage, dev.prefix, prod.prefix) == ("dev", "strata-dev", "strata-prod")
+    assert dev.chat_endpoint_name != dev.embedding_endpoint_name
+    assert dev.chat_model.instance_type and dev.chat_model.instance_type.startswith("ml.")
+    # dev is cheap at idle, prod keeps a warm copy and embedding instances.
+    assert dev.chat_model.scaling.scale_to_zero and not prod.chat_model.scaling.scale_to_zero
+    assert dev.embedding_model.serverless is not None and prod.embedding_model.instance_type is not None
+    assert dev.search.data_nodes == 1 and prod.search.data_nodes == 3
+
+
+def test_a_stage_overrides_only_what_it_names_and_objects_merge_key_by_key(raw: dict[str, Any]) -> None:
+    raw["environments"]["qa"] = {
+        "chat_model": {"scaling": {"max_copies": 3}},
+        "embedding_model": {"serverless": {}},
+        "search": {"volume_size_gb": 30},
+    }
+
+    qa = _load(raw, "qa")
+
+    assert qa.chat_model.scaling.max_copies == 3
+    assert qa.chat_model.model_id == raw["chat_model"]["model_id"]  # the shared value, kept
+    assert qa.search.volume_size_gb == 30 and qa.search.index == raw["search"]["index"]
+
+
+def test_an_unknown_stage_names_the_stages_there_are(raw: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="no stage 'staging'; the stages are dev, prod"):
+        _load(raw, "staging")
+
+
+def test_images_are_resolved_for_the_region_from_the_sagemaker_sdk_tables(raw: dict[str, Any]) -> None:
+    raw["region"] = "eu-west-1"
     config = _load(raw)
 
-    assert config.prefix == f"strata-{config.stage}"
-    assert config.chat_endpoint_name != config.embedding_endpoint_name
-    assert config.chat_model.instance_type.startswith("ml.")
-    assert config.ingest.timeout_s * 6 <= VISIBILITY_S  # AWS: visibility timeout >= 6x function timeout
+    chat, embedding = config.image_uri(config.chat_model), config.image_uri(config.embedding_model)
+
+    assert ".dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.36.0-lmi" in chat
+    assert ".dkr.ecr.eu-west-1.amazonaws.com/tei-cpu:" in embedding and "tei1.8.2" in embedding
+
+
+def test_an_image_version_the_sdk_does_not_know_is_rejected_with_the_versions_it_knows(raw: dict[str, Any]) -> None:
+    raw["chat_model"]["image"]["version"] = "0.1.0"
+
+    with pytest.raises(ConfigError, match=r"strata\.chat_model\.image: Unsupported djl-lmi version: 0\.1\.0.*0\.36\.0"):
+        _load(raw)
+
+
+def test_the_ingest_function_may_not_outlive_its_queues_visibility_timeout() -> None:
+    with pytest.raises(ValueError, match="exceeds the ingest queue's visibility timeout"):
+        StackResources(
+            **{
+                **{name: getattr(RESOURCES, name) for name in ("documents_bucket", "interactions_bucket")},
+                **{
+                    spec: getattr(RESOURCES, spec)
+                    for spec in (
+                        "keys_table",
+                        "documents_table",
+                        "breakers_table",
+                        "response_cache_table",
+                        "tenants_table",
+                        "rate_limits_table",
+                        "prompts_table",
+                        "feedback_table",
+                    )
+                },
+                "ingest_queue": RESOURCES.ingest_queue,
+                "ingest_source": EventSourceSpec(function_timeout_s=RESOURCES.ingest_queue.visibility_timeout_s + 1),
+            }
+        )
+    assert RESOURCES.ingest_source.function_timeout_s * 6 <= RESOURCES.ingest_queue.visibility_timeout_s
 
 
 def test_context_given_as_a_json_string_is_parsed(raw: dict[str, Any]) -> None:
@@ -39,21 +102,36 @@ def test_context_given_as_a_json_string_is_parsed(raw: dict[str, Any]) -> None:
 
 def test_missing_context_is_reported() -> None:
     with pytest.raises(ConfigError, match="'strata' is missing"):
-        StrataConfig.from_context(None, queue_visibility_timeout_s=VISIBILITY_S)
+        StrataConfig.from_context(None)
 
 
 def test_every_invalid_field_is_named_in_one_error(raw: dict[str, Any]) -> None:
     raw["chat_model"]["instance_type"] = "g5.xlarge"
-    raw["search"]["data_nodes"] = 0
-    raw["stage"] = "Prod"
+    raw["environments"]["prod"]["search"]["data_nodes"] = 0
+    raw["environments"]["prod"]["chat_model"]["scaling"]["max_copies"] = -1
+
+    with pytest.raises(ConfigError) as excinfo:
+        _load(raw, "prod")
+
+    message = str(excinfo.value)
+    assert "stage 'prod'" in message
+    assert "strata.chat_model.instance_type" in message
+    assert "strata.search.data_nodes" in message
+    assert "strata.chat_model.scaling.max_copies" in message
+
+
+def test_cross_field_problems_are_named(raw: dict[str, Any]) -> None:
+    raw["environments"]["dev"]["embedding_model"]["instance_type"] = "ml.c6i.xlarge"  # and serverless
+    raw["environments"]["dev"]["chat_model"]["scaling"].update(min_copies=3, max_copies=2)
+    raw["chat_model"]["image_uri"] = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:x"  # and image
 
     with pytest.raises(ConfigError) as excinfo:
         _load(raw)
 
     message = str(excinfo.value)
-    assert "strata.chat_model.instance_type" in message
-    assert "strata.search.data_nodes" in message
-    assert "strata.stage" in message
+    assert "strata.embedding_model: set exactly one of instance_type and serverless" in message
+    assert "strata.chat_model.scaling.max_copies: 2 is below min_copies (3)" in message
+    assert "strata.chat_model: set exactly one of image" in message
 
 
 def test_unknown_keys_are_rejected_so_typos_do_not_pass_silently(raw: dict[str, Any]) -> None:
@@ -64,8 +142,9 @@ def test_unknown_keys_are_rejected_so_typos_do_not_pass_silently(raw: dict[str, 
 
 
 def test_image_from_another_region_is_rejected(raw: dict[str, Any]) -> None:
-    raw["embedding_model"]["image_uri"] = raw["embedding_model"]["image_uri"].replace(
-        f".{raw['region']}.", ".eu-west-1."
+    del raw["embedding_model"]["image"]
+    raw["embedding_model"]["image_uri"] = (
+        "683313688378.dkr.ecr.eu-west-1.amazonaws.com/tei-cpu:2.0.1-tei1.8.2-cpu-py310-ubuntu22.04"
     )
 
     with pytest.raises(ConfigError, match=r"embedding_model\.image_uri: image is in 'eu-west-1'"):
@@ -73,17 +152,11 @@ def test_image_from_another_region_is_rejected(raw: dict[str, Any]) -> None:
 
 
 def test_image_outside_ecr_is_rejected(raw: dict[str, Any]) -> None:
+    del raw["chat_model"]["image"]
     raw["chat_model"]["image_uri"] = "docker.io/vllm/vllm-openai:latest"
 
     with pytest.raises(ConfigError, match=r"chat_model\.image_uri: .* is not an ECR image URI"):
         _load(raw)
-
-
-def test_ingest_timeout_longer_than_queue_visibility_is_rejected(raw: dict[str, Any]) -> None:
-    raw["ingest"]["timeout_s"] = 300
-
-    with pytest.raises(ConfigError, match=r"strata\.ingest\.timeout_s: 300 exceeds"):
-        StrataConfig.from_context(raw, queue_visibility_timeout_s=120)
 
 
 def test_a_model_registry_in_the_context_is_validated_and_passed_as_one_document(raw: dict[str, Any]) -> None:

@@ -32,19 +32,33 @@ def test_chat_may_only_put_objects_under_the_interaction_prefix(template: Templa
         for st in _statements(template, stack, stack.functions.chat)
         if any(a.startswith("s3:") for a in _actions(st))
     ]
-    bucket = stack.get_logical_id(stack.documents.bucket.node.default_child)
+    bucket = stack.get_logical_id(stack.storage.interactions_bucket.node.default_child)
 
     assert len(s3) == 1
     assert _actions(s3[0]) == ["s3:PutObject"]
     assert s3[0]["Resource"] == {
-        "Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, f"/{RESOURCES.documents_bucket.interactions_prefix}*"]]
+        "Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, f"/{RESOURCES.interactions_bucket.prefix}*"]]
     }
 
 
-def test_the_interaction_prefix_is_outside_the_notified_tenant_prefix() -> None:
-    spec = RESOURCES.documents_bucket
-    assert not spec.interactions_prefix.startswith(spec.prefix)
-    assert not spec.prefix.startswith(spec.interactions_prefix)
+def test_the_interaction_log_has_its_own_bucket_whose_records_expire(template: Template, stack: StrataStack) -> None:
+    bucket = template.to_json()["Resources"][stack.get_logical_id(stack.storage.interactions_bucket.node.default_child)]
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    assert {
+        "Prefix": RESOURCES.interactions_bucket.prefix,
+        "ExpirationInDays": stack.config.interactions_retention_days,
+    } == {k: rules[0][k] for k in ("Prefix", "ExpirationInDays")}
+    assert bucket["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+    assert "BucketEncryption" in bucket["Properties"]
+    env = next(
+        r["Properties"]["Environment"]["Variables"]
+        for r in template.find_resources("AWS::Lambda::Function").values()
+        if "STRATA_INTERACTIONS_BUCKET" in r["Properties"].get("Environment", {}).get("Variables", {})
+    )
+    assert env["STRATA_INTERACTIONS_BUCKET"] == {
+        "Ref": stack.get_logical_id(stack.storage.interactions_bucket.node.default_child)
+    }
 
 
 def test_api_may_read_the_chunk_index_for_search_as_chat_does(template: Template, stack: StrataStack) -> None:

@@ -94,7 +94,7 @@ def _render_gateway_template(mapping_template: str, message: str) -> dict[str, A
 def test_bucket_notifies_ingest_queue_of_created_and_removed_objects_under_tenant_prefix(
     template: Template, stack: StrataStack
 ) -> None:
-    queue_arn = {"Fn::GetAtt": [_logical_id(stack, stack.documents.queue), "Arn"]}
+    queue_arn = {"Fn::GetAtt": [_logical_id(stack, stack.storage.queue), "Arn"]}
     prefix_filter = {"Key": {"FilterRules": [{"Name": "prefix", "Value": RESOURCES.documents_bucket.prefix}]}}
 
     (notifications,) = _resources(template, "Custom::S3BucketNotifications").values()
@@ -117,7 +117,7 @@ def test_ingest_queue_redrives_to_dlq_with_the_shared_queue_spec(template: Templ
             "SqsManagedSseEnabled": True,
             "RedrivePolicy": {
                 "maxReceiveCount": spec.max_receive_count,
-                "deadLetterTargetArn": {"Fn::GetAtt": [_logical_id(stack, stack.documents.dlq), "Arn"]},
+                "deadLetterTargetArn": {"Fn::GetAtt": [_logical_id(stack, stack.storage.dlq), "Arn"]},
             },
         },
     )
@@ -129,9 +129,10 @@ def test_ingest_queue_redrives_to_dlq_with_the_shared_queue_spec(template: Templ
 
 def test_queues_and_buckets_refuse_plain_http(template: Template) -> None:
     deny_insecure = {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(_resources(template, "AWS::SQS::Queue")) == len(_resources(template, "AWS::SQS::QueuePolicy")) == 2
+    assert len(_resources(template, "AWS::S3::Bucket")) == len(_resources(template, "AWS::S3::BucketPolicy"))
     for policy_type in ("AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"):
         policies = _resources(template, policy_type)
-        assert len(policies) == 2, policy_type
         for logical_id, policy in policies.items():
             statements = policy["Properties"]["PolicyDocument"]["Statement"]
             assert any(st["Effect"] == "Deny" and st.get("Condition") == deny_insecure for st in statements), logical_id
@@ -274,12 +275,43 @@ def test_the_template_has_exactly_one_method_per_route_of_the_route_table(
     template: Template, stack: StrataStack
 ) -> None:
     paths = _resource_paths(template)
+    methods = _resources(template, "AWS::ApiGateway::Method").values()
     synthesized = sorted(
         (method["Properties"]["HttpMethod"], paths[method["Properties"]["ResourceId"]["Ref"]])
-        for method in _resources(template, "AWS::ApiGateway::Method").values()
+        for method in methods
+        if method["Properties"]["HttpMethod"] != "OPTIONS"
     )
-    # No CORS preflight (OPTIONS) or ANY methods: browsers reach the API through the same origin.
     assert synthesized == sorted((route.method, route.path) for route in ROUTES)
+
+
+def test_cors_preflights_admit_the_frontends_origin_only_and_need_no_key(
+    template: Template, stack: StrataStack
+) -> None:
+    paths = _resource_paths(template)
+    preflights = {
+        paths.get(method["Properties"]["ResourceId"].get("Ref"), "/"): method["Properties"]
+        for method in _resources(template, "AWS::ApiGateway::Method").values()
+        if method["Properties"]["HttpMethod"] == "OPTIONS"
+    }
+    assert {route.path for route in ROUTES} <= preflights.keys()
+    distribution = stack.get_logical_id(stack.frontend.distribution.node.default_child)
+
+    def names_the_page(value: Any) -> bool:  # 'https://<the distribution's domain>'
+        text = json.dumps(value)
+        return "https://" in text and f'"{distribution}", "DomainName"' in text
+
+    for path, preflight in preflights.items():
+        assert preflight["AuthorizationType"] == "NONE", path  # a preflight carries no key
+        headers = preflight["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
+        assert names_the_page(headers["method.response.header.Access-Control-Allow-Origin"]), path
+    # The 401s and 429s API Gateway answers itself name the origin too, or the page could not read them.
+    for response in _resources(template, "AWS::ApiGateway::GatewayResponse").values():
+        assert names_the_page(
+            response["Properties"]["ResponseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
+        )
+    for function in (stack.functions.chat, stack.functions.api):
+        env = _functions(template)[_logical_id(stack, function)]["Environment"]["Variables"]
+        assert names_the_page(env["STRATA_CORS_ORIGINS"])
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: f"{route.method} {route.path}")
@@ -368,17 +400,42 @@ def test_stage_logs_access_and_throttles(template: Template, stack: StrataStack)
         {
             "StageName": stack.config.stage,
             "AccessLogSetting": Match.object_like({"Format": Match.any_value()}),
-            "MethodSettings": [
-                Match.object_like(
-                    {
-                        "ThrottlingRateLimit": stack.config.api.throttle_rate_limit,
-                        "ThrottlingBurstLimit": stack.config.api.throttle_burst_limit,
-                        "DataTraceEnabled": False,
-                    }
-                )
-            ],
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "HttpMethod": "*",
+                            "ResourcePath": "/*",
+                            "ThrottlingRateLimit": stack.config.api.throttle_rate_limit,
+                            "ThrottlingBurstLimit": stack.config.api.throttle_burst_limit,
+                            "DataTraceEnabled": False,
+                        }
+                    ),
+                    # The chat route, each request of which holds a GPU for seconds, gets a tighter limit.
+                    Match.object_like(
+                        {
+                            "HttpMethod": "POST",
+                            "ResourcePath": "/~1v1~1chat~1completions",
+                            "ThrottlingRateLimit": stack.config.api.throttle_rate_limit / 5,
+                        }
+                    ),
+                ]
+            ),
         },
     )
+
+
+def test_waf_guards_the_stage_with_managed_rules_and_a_rate_rule(template: Template, stack: StrataStack) -> None:
+    (acl,) = _resources(template, "AWS::WAFv2::WebACL").values()
+    rules = {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= rules.keys()
+    assert rules["RatePerIp"]["Statement"]["RateBasedStatement"]["Limit"] == stack.config.waf.rate_limit_per_5_min
+    assert rules["RatePerIp"]["Action"] == {"Block": {}}
+    (association,) = _resources(template, "AWS::WAFv2::WebACLAssociation").values()
+    assert "DeploymentStage" in json.dumps(association["Properties"]["ResourceArn"])
+    (logging,) = _resources(template, "AWS::WAFv2::LoggingConfiguration").values()
+    assert logging["Properties"]["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}]
 
 
 # --- search and models ----------------------------------------------------------------------------
@@ -399,35 +456,131 @@ def test_search_domain_is_encrypted_https_only_and_signed_requests_only(template
         assert "*" not in json.dumps(statement["Principal"])
 
 
-def test_model_endpoints_use_configured_images_and_instance_types(template: Template, stack: StrataStack) -> None:
+def test_models_use_the_images_the_sdk_resolves_for_the_region(template: Template, stack: StrataStack) -> None:
     config = stack.config
-    for model, endpoint in (
-        (config.chat_model, stack.models.chat),
-        (config.embedding_model, stack.models.embedding),
-    ):
+    for model in (config.chat_model, config.embedding_model):
         template.has_resource_properties(
             "AWS::SageMaker::Model",
             {
                 "PrimaryContainer": Match.object_like(
-                    {"Image": model.image_uri, "Environment": Match.object_like({"HF_MODEL_ID": model.model_id})}
+                    {
+                        "Image": config.image_uri(model),
+                        "Environment": Match.object_like({"HF_MODEL_ID": model.model_id}),
+                    }
                 )
             },
         )
-        template.has_resource_properties(
-            "AWS::SageMaker::EndpointConfig",
-            {
-                "ProductionVariants": [
-                    Match.object_like(
-                        {
-                            "InstanceType": model.instance_type,
-                            "InitialInstanceCount": model.initial_instance_count,
-                            "VariantName": "AllTraffic",
-                        }
-                    )
-                ]
-            },
-        )
-        template.has_resource_properties("AWS::SageMaker::Endpoint", {"EndpointName": endpoint.endpoint_name})
+        assert f".dkr.ecr.{config.region}.amazonaws.com/" in config.image_uri(model)
+
+
+def test_the_chat_model_is_an_inference_component_that_scales_to_zero_and_wakes(
+    template: Template, stack: StrataStack
+) -> None:
+    chat, scaling = stack.models.chat, stack.config.chat_model.scaling
+    assert scaling.scale_to_zero  # dev
+    template.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                Match.object_like(
+                    {
+                        "InstanceType": stack.config.chat_model.instance_type,
+                        "ManagedInstanceScaling": {
+                            "Status": "ENABLED",
+                            "MinInstanceCount": 0,
+                            "MaxInstanceCount": scaling.max_instances or scaling.max_copies,
+                        },
+                        "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"},
+                    }
+                )
+            ],
+            "ExecutionRoleArn": Match.any_value(),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SageMaker::InferenceComponent",
+        {
+            "InferenceComponentName": chat.inference_component_name,
+            "VariantName": "AllTraffic",
+            "Specification": Match.object_like(
+                {"ComputeResourceRequirements": Match.object_like({"NumberOfAcceleratorDevicesRequired": 1})}
+            ),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": f"inference-component/{chat.inference_component_name}",
+            "ScalableDimension": "sagemaker:inference-component:DesiredCopyCount",
+            "MinCapacity": 0,
+            "MaxCapacity": scaling.max_copies,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
+                    },
+                    "TargetValue": scaling.target_concurrent_requests_per_copy,
+                }
+            ),
+        },
+    )
+    # The wake: an alarm on NoCapacityInvocationFailures fires a step policy that adds one copy.
+    wake = template.find_resources(
+        "AWS::ApplicationAutoScaling::ScalingPolicy", {"Properties": {"PolicyType": "StepScaling"}}
+    )
+    assert len(wake) == 1
+    ((wake_id, wake_policy),) = wake.items()
+    steps = wake_policy["Properties"]["StepScalingPolicyConfiguration"]
+    assert steps["AdjustmentType"] == "ChangeInCapacity"
+    assert steps["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "NoCapacityInvocationFailures",
+            "Namespace": "AWS/SageMaker",
+            "Dimensions": [{"Name": "InferenceComponentName", "Value": chat.inference_component_name}],
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": Match.array_with([{"Ref": wake_id}]),
+        },
+    )
+
+
+def test_functions_name_the_inference_component_they_invoke(template: Template, stack: StrataStack) -> None:
+    for function in stack.functions.all:
+        env = template.to_json()["Resources"][stack.get_logical_id(function.node.default_child)]["Properties"][
+            "Environment"
+        ]["Variables"]
+        assert env["STRATA_CHAT_INFERENCE_COMPONENT"] == stack.models.chat.inference_component_name
+
+
+def test_the_dev_embedding_model_is_serverless(template: Template, stack: StrataStack) -> None:
+    serverless = stack.config.embedding_model.serverless
+    assert serverless is not None
+    template.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                Match.object_like(
+                    {
+                        "ServerlessConfig": {
+                            "MemorySizeInMB": serverless.memory_mb,
+                            "MaxConcurrency": serverless.max_concurrency,
+                        },
+                        "VariantName": "AllTraffic",
+                    }
+                )
+            ]
+        },
+    )
+    template.has_resource_properties("AWS::SageMaker::Endpoint", {"EndpointName": stack.models.embedding.endpoint_name})
 
 
 # --- functions ------------------------------------------------------------------------------------
@@ -437,18 +590,22 @@ def test_ingest_reads_the_queue_reporting_batch_item_failures(template: Template
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
-            "EventSourceArn": {"Fn::GetAtt": [_logical_id(stack, stack.documents.queue), "Arn"]},
+            "EventSourceArn": {"Fn::GetAtt": [_logical_id(stack, stack.storage.queue), "Arn"]},
             "FunctionName": {"Ref": _logical_id(stack, stack.functions.ingest)},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            # The one definition the local poller reads too.
+            "BatchSize": RESOURCES.ingest_source.batch_size,
+            "ScalingConfig": {"MaximumConcurrency": RESOURCES.ingest_source.max_concurrency},
         },
     )
     (ingest,) = [f for lid, f in _functions(template).items() if lid == _logical_id(stack, stack.functions.ingest)]
+    assert ingest["Timeout"] == RESOURCES.ingest_source.function_timeout_s
     assert ingest["Timeout"] <= RESOURCES.ingest_queue.visibility_timeout_s
 
 
-def test_every_strata_env_var_is_a_settings_field(template: Template) -> None:
+def test_every_strata_env_var_is_a_settings_field(template: Template, stack: StrataStack) -> None:
     functions = _functions(template)
-    assert len(functions) == 4
+    assert len(functions) == len(stack.functions.all)
     for logical_id, function in functions.items():
         names = {name for name in function["Environment"]["Variables"] if name.startswith(ENV_PREFIX)}
         unknown = {name for name in names if name.removeprefix(ENV_PREFIX).lower() not in Settings.model_fields}
@@ -613,8 +770,10 @@ def test_cdk_nag_reports_no_unsuppressed_errors(synthesized: Synthesized) -> Non
 def test_bundling_is_skipped_so_assets_point_at_their_sources(synthesized: Synthesized) -> None:
     manifest = json.loads((synthesized.outdir / f"{synthesized.stack.artifact_id}.assets.json").read_text())
     zipped = {asset["source"]["path"] for asset in manifest["files"].values() if asset["source"]["packaging"] == "zip"}
-    # Bundled assets would be staged as asset.<hash> folders inside the cloud assembly.
-    assert zipped == {str(PROJECT_ROOT), str(PROJECT_ROOT / "functions")}
+    # Bundled assets (the layer, the function code) would be staged as asset.<hash> folders; the
+    # others (the page, CDK's own handlers) are copied as they are.
+    assert {str(PROJECT_ROOT), str(PROJECT_ROOT / "functions")} <= zipped
+    assert all(path.startswith("asset.") for path in zipped - {str(PROJECT_ROOT), str(PROJECT_ROOT / "functions")})
 
 
 def test_api_function_manages_keys_tenants_limits_prompts_and_feedback(template: Template, stack: StrataStack) -> None:
@@ -649,7 +808,7 @@ def test_api_function_may_only_put_and_delete_objects_under_the_tenant_prefix(
         "Fn::Join": [
             "",
             [
-                {"Fn::GetAtt": [_logical_id(stack, stack.documents.bucket), "Arn"]},
+                {"Fn::GetAtt": [_logical_id(stack, stack.storage.bucket), "Arn"]},
                 f"/{RESOURCES.documents_bucket.prefix}*",
             ],
         ]
@@ -694,3 +853,52 @@ def test_chat_shares_breakers_and_response_cache_through_their_tables(template: 
         assert env["STRATA_BREAKERS_TABLE"] == {"Ref": breakers}
         assert env["STRATA_RESPONSE_CACHE_TABLE"] == {"Ref": cache}
         assert env["STRATA_CHAT_CONTEXT_WINDOW"] == str(stack.config.chat_context_window)
+
+
+_DDB_READ = {
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+}
+_DDB_WRITE = {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+_ES = {f"es:ESHttp{verb}" for verb in ("Delete", "Get", "Head", "Patch", "Post", "Put")}
+_INVOKE = {"sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"}
+_SECRET = {"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
+_XRAY = {"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+
+
+def test_each_function_gets_exactly_the_actions_it_uses(template: Template, stack: StrataStack) -> None:
+    """The whole action set per function: a grant added anywhere shows up here, and must be meant.
+    (Which resources each action reaches is asserted per grant in the tests above.)"""
+    functions = stack.functions
+    expected = {
+        functions.authorizer: _DDB_READ | _SECRET | _XRAY,
+        functions.api: _DDB_READ | _DDB_WRITE | _ES | _INVOKE | _SECRET | _XRAY | {"s3:PutObject", "s3:DeleteObject"},
+        functions.chat: _DDB_READ | _DDB_WRITE | _ES | _INVOKE | _XRAY | {"s3:PutObject"},
+        functions.ingest: _DDB_READ
+        | _DDB_WRITE
+        | _ES
+        | _INVOKE
+        | _XRAY
+        | {"s3:GetObject", "s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:ListBucket", "s3:PutObject"}
+        | {"s3:DeleteObject"}
+        | {
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+            "sqs:ReceiveMessage",
+            "sqs:SendMessage",
+        },
+        # Exactly the index and pipeline PUTs (and the role mappings) of the deploy-time bootstrap.
+        functions.search_bootstrap: {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPut"} | _XRAY,
+    }
+    assert set(expected) == set(functions.all)
+    for function, actions in expected.items():
+        granted = {action for st in _statements_of(template, stack, function) for action in _as_list(st["Action"])}
+        assert granted == actions, (function.node.id, sorted(granted ^ actions))

@@ -23,7 +23,12 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> tuple[StrataStack, Temp
     context = read_cdk_json_context()
     strata: dict[str, Any] = copy.deepcopy(context[CONTEXT_KEY])
     strata.update(stage="ha", architecture="x86_64", retain_data=False)
-    strata["search"]["data_nodes"] = 2
+    strata["environments"]["ha"] = {
+        "search": {"data_nodes": 2},
+        "embedding_model": {"instance_type": "ml.c6i.large"},
+        "vpc": {"enabled": True, "max_azs": 2, "nat_gateways": 1},
+        "waf": {"enabled": False},
+    }
     strata["chat_model"].update(model_data_url=MODEL_DATA, model_id="/opt/ml/model")
     strata["models_parameter"] = "/strata/ha/models"
     strata.update(jwt_issuer=JWT_ISSUER, jwt_audience=JWT_AUDIENCE, jwt_tenant_claim="custom:org")
@@ -82,6 +87,35 @@ def test_disposable_stage_deletes_its_data(variant: tuple[StrataStack, Template]
     for table in template.find_resources("AWS::DynamoDB::Table").values():
         assert table["DeletionPolicy"] == "Delete"
         assert table["Properties"]["DeletionProtectionEnabled"] is False
+
+
+def test_in_a_vpc_the_functions_run_in_private_subnets_with_free_gateway_endpoints(
+    variant: tuple[StrataStack, Template],
+) -> None:
+    stack, template = variant
+    assert stack.network is not None
+    for function in stack.functions.all:
+        props = template.to_json()["Resources"][stack.get_logical_id(function.node.default_child)]["Properties"]
+        assert props["VpcConfig"]["SubnetIds"], function.node.id
+    endpoints = template.find_resources("AWS::EC2::VPCEndpoint")
+    services = sorted(json.dumps(e["Properties"]["ServiceName"]) for e in endpoints.values())
+    assert len(services) == 2 and any("s3" in s for s in services) and any("dynamodb" in s for s in services)
+    template.resource_count_is("AWS::EC2::NatGateway", 1)
+    template.resource_count_is("AWS::EC2::FlowLog", 1)
+
+
+def test_waf_can_be_switched_off_per_stage(variant: tuple[StrataStack, Template]) -> None:
+    stack, template = variant
+    assert stack.api.web_acl is None
+    template.resource_count_is("AWS::WAFv2::WebACL", 0)
+
+
+def test_an_embedding_instance_instead_of_serverless(variant: tuple[StrataStack, Template]) -> None:
+    _, template = variant
+    template.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {"ProductionVariants": [Match.object_like({"InstanceType": "ml.c6i.large", "InitialInstanceCount": 1})]},
+    )
 
 
 def test_variant_passes_cdk_nag(variant: tuple[StrataStack, Template]) -> None:

@@ -1,4 +1,5 @@
-"""The document drop: S3 bucket → event notifications → ingest SQS queue (+ dead-letter queue)."""
+"""Storage: the document drop (S3 bucket → event notifications → ingest SQS queue + dead-letter
+queue) and the interaction log's bucket, whose records expire after the configured retention."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from strata.config.resources import RESOURCES, BucketSpec, QueueSpec
+from strata.config.resources import RESOURCES, BucketSpec, LogBucketSpec, QueueSpec
 
 
 @dataclass(frozen=True, slots=True)
-class DocumentsProps:
-    """Props of :class:`Documents`.
+class StorageProps:
+    """Props of :class:`Storage`.
 
     bucket
         Prefix and events that notify the queue. Default ``RESOURCES.documents_bucket``.
+    interactions
+        The interaction log's bucket. Default ``RESOURCES.interactions_bucket``.
+    interactions_retention_days
+        Days an interaction record is kept (it holds prompts and answers). Default 90.
     queue
         Visibility timeout, redrive count and retention. Default ``RESOURCES.ingest_queue``.
     removal_policy
@@ -30,29 +35,35 @@ class DocumentsProps:
     """
 
     bucket: BucketSpec = RESOURCES.documents_bucket
+    interactions: LogBucketSpec = RESOURCES.interactions_bucket
+    interactions_retention_days: int = 90
     queue: QueueSpec = RESOURCES.ingest_queue
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     noncurrent_version_days: int = 30
 
 
-class Documents(Construct):
-    """Documents bucket whose object events under the tenant prefix feed the ingest queue.
+class Storage(Construct):
+    """Documents bucket whose object events under the tenant prefix feed the ingest queue, and the
+    interaction log's bucket.
 
     Attributes
     ----------
     bucket
         Versioned, SSE-S3, TLS-only, public access blocked, server access logs on.
+    interactions_bucket
+        The same protections, not versioned (records are written once); records expire after
+        ``interactions_retention_days``.
     access_logs
-        Bucket receiving the documents bucket's server access logs.
+        Bucket receiving both buckets' server access logs.
     queue
         The ingest queue (SSE-SQS, TLS-only), redriving to ``dlq`` after ``max_receive_count``.
     dlq
         The dead-letter queue where poison documents end up.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, props: DocumentsProps | None = None) -> None:
+    def __init__(self, scope: Construct, construct_id: str, props: StorageProps | None = None) -> None:
         super().__init__(scope, construct_id)
-        props = props or DocumentsProps()
+        props = props or StorageProps()
 
         self.dlq = sqs.Queue(
             self,
@@ -84,7 +95,7 @@ class Documents(Construct):
         )
         self.bucket = s3.Bucket(
             self,
-            "Bucket",
+            "Documents",
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
@@ -106,6 +117,26 @@ class Documents(Construct):
                     expiration=Duration.days(2),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
+            ],
+        )
+
+        self.interactions_bucket = s3.Bucket(
+            self,
+            "Interactions",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="interactions/",
+            removal_policy=props.removal_policy,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    prefix=props.interactions.prefix,
+                    expiration=Duration.days(props.interactions_retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
             ],
         )
 
