@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import IConstruct
 
+from infra_cdk.nag_packs import suppress_pack_findings
 from infra_cdk.stack import StrataStack
 
 _BASIC_EXECUTION_ROLE = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -51,6 +52,7 @@ def suppress_reviewed_findings(stack: StrataStack) -> None:
     _search(stack)
     _models(stack)
     _frontend(stack)
+    suppress_pack_findings(stack, stack.config.nag_packs)
     _suppress(
         stack.key_pepper,
         "AwsSolutions-SMG4",
