@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import base64
+import struct
 from typing import Annotated, Literal
 
-import numpy as np
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -78,7 +78,8 @@ async def create_embeddings(
 
 
 def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
-    # The openai SDK asks for base64 by default: little-endian float32, as OpenAI sends it.
+    # The openai SDK asks for base64 by default: little-endian float32, as OpenAI sends it
+    # (packed with struct: the api function never loads numpy).
     if encoding_format == "base64":
-        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
     return vector
