@@ -33,6 +33,10 @@ def _default_threads() -> int:
     return os.cpu_count() or 1
 
 
+DEFAULT_WAKE_S = 20.0
+"""How long the local chat model takes to wake from zero (``--wake-s``)."""
+
+
 @dataclass(slots=True)
 class ServerConfig:
     """Settings of the model server.
@@ -78,7 +82,7 @@ class ServerConfig:
     # the chat model always on; else it sleeps after this many idle seconds, and a runtime-API call
     # then wakes it and is refused, as is every call for wake_s seconds. Embeddings never sleep.
     scale_to_zero_after_s: float | None = None
-    wake_s: float = 20.0
+    wake_s: float = DEFAULT_WAKE_S
 
     def __post_init__(self) -> None:
         # Fail at start-up, naming the setting, rather than misbehave under load.

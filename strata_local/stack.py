@@ -18,6 +18,7 @@ import uvicorn
 from starlette.responses import JSONResponse
 
 from functions.openapi import public_openapi
+from model_endpoint.config import DEFAULT_WAKE_S
 from strata import aws
 from strata.auth import build_key_store, generate_secret, is_key_shaped
 from strata.config import RESOURCES, ROUTES, Settings
@@ -325,6 +326,12 @@ class LocalStack:
             "STRATA_MAX_OUTPUT_TOKENS": str(LOCAL_MODEL_MAX_TOKENS),
             "STRATA_INGEST_TIME_BUDGET_S": str(LOCAL_INGEST_TIME_BUDGET_S),
             **({"STRATA_MODELS_FILE": str(config.models_file.resolve())} if config.models_file else {}),
+            # With --scale-to-zero, a waking model's 503 says to come back when the local wake ends.
+            **(
+                {"STRATA_MODEL_WAKE_RETRY_AFTER_S": str(config.wake_s or DEFAULT_WAKE_S)}
+                if config.scale_to_zero_after_s
+                else {}
+            ),
         }
 
     def _pepper_file(self, previous: str | None) -> Path:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # The inference component on that endpoint that serves the chat model (the CDK app's
     # scale-to-zero deployment); none: the endpoint's own model.
     chat_inference_component: str | None = None
+    # What a caller is told to wait (Retry-After) while a scaled-to-zero target starts: a GPU
+    # instance and its model take minutes; the local model server's wake takes --wake-s.
+    model_wake_retry_after_s: float = Field(default=60.0, gt=0, le=3600)
     chat_context_window: int = Field(default=2048, ge=16)
     chat_tokenizer: str | None = "smollm2"
     embedding_endpoint: str = "strata-embed"

@@ -62,6 +62,7 @@ def build_chat_provider(alias: str, target: ModelTarget, settings: Settings) -> 
             endpoint=target.endpoint,
             inference_component=target.inference_component,
             parameters=target.parameters,
+            wake_retry_after_s=settings.model_wake_retry_after_s,
         )
     from strata.inference.bedrock import BedrockChatProvider
 

@@ -34,9 +34,6 @@ from strata.inference.sse import iter_sse_json
 from strata.inference.types import ChatEvent, ChatRequest, Completion
 
 JSON = "application/json"
-WAKE_RETRY_AFTER_S = 60.0
-"""What a caller is told to wait while a scaled-to-zero component starts (an instance takes
-minutes; the frontend retries after this and shows that the model is waking)."""
 
 
 class SageMakerChatProvider(ChatProvider):
@@ -51,8 +48,10 @@ class SageMakerChatProvider(ChatProvider):
         inference_component: str | None = None,
         parameters: dict[str, Any] | None = None,
         buffered_client: Any = None,
+        wake_retry_after_s: float = 60.0,
     ) -> None:
         super().__init__(name)
+        self._wake_retry_after_s = wake_retry_after_s
         self._client = client
         # Buffered calls may use a client with a longer read timeout (the answer comes whole).
         self._buffered_client = buffered_client or client
@@ -72,7 +71,9 @@ class SageMakerChatProvider(ChatProvider):
             )
             reply = json.loads(response["Body"].read())
         except (ClientError, BotoCoreError) as error:
-            raise endpoint_error(self.name, self.endpoint, error) from error
+            raise endpoint_error(
+                self.name, self.endpoint, error, wake_retry_after_s=self._wake_retry_after_s
+            ) from error
         return completion_from_openai(reply, self.name)
 
     def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
@@ -84,7 +85,9 @@ class SageMakerChatProvider(ChatProvider):
                 Body=json.dumps(openai_body(request, stream=True, **self._parameters)),
             )
         except (ClientError, BotoCoreError) as error:
-            raise endpoint_error(self.name, self.endpoint, error) from error
+            raise endpoint_error(
+                self.name, self.endpoint, error, wake_retry_after_s=self._wake_retry_after_s
+            ) from error
         event_stream = response["Body"]
         try:
             for chunk in iter_sse_json(self._payload_parts(event_stream)):
@@ -105,6 +108,9 @@ class SageMakerChatProvider(ChatProvider):
         finally:
             event_stream.close()  # a client that left stops the upstream stream too
 
+    def _endpoint_error(self, error: Exception) -> InferenceError:
+        return endpoint_error(self.name, self.endpoint, error, wake_retry_after_s=self._wake_retry_after_s)
+
     def _payload_parts(self, event_stream: Any) -> Iterator[bytes]:
         for event in event_stream:
             if "PayloadPart" in event:
@@ -116,7 +122,9 @@ class SageMakerChatProvider(ChatProvider):
                 raise ModelUnavailableError("internal stream failure", target=self.name)
 
 
-def endpoint_error(target: str, endpoint: str, error: Exception, *, kind: str = "chat") -> InferenceError:
+def endpoint_error(
+    target: str, endpoint: str, error: Exception, *, kind: str = "chat", wake_retry_after_s: float = 60.0
+) -> InferenceError:
     """Classified once: a 4xx from the container is the caller's error, a timeout is a timeout,
     a throttle carries its ``Retry-After``, an inference component scaled to zero is waking,
     anything else is an outage of ``endpoint``."""
@@ -132,7 +140,7 @@ def endpoint_error(target: str, endpoint: str, error: Exception, *, kind: str = 
             return ModelWakingError(
                 f"{kind} endpoint {endpoint!r} is scaled to zero and starting",
                 target=target,
-                retry_after=WAKE_RETRY_AFTER_S,
+                retry_after=wake_retry_after_s,
             )
         if details.get("Code") == "ValidationError":
             return ModelRequestError(
