@@ -1,9 +1,11 @@
-"""The four Lambdas, the shared ``strata`` layer, their environment and their grants.
+"""The Lambdas, the shared ``strata`` layer, their environment and their grants.
 
 - ``authorizer``: ``functions.authorizer.app.handler``, the API Gateway REQUEST authorizer.
 - ``api``: ``functions.api.app.handler`` (Mangum), the buffered API Gateway routes.
 - ``chat``: ``functions/chat/run.sh``, uvicorn under the Lambda Web Adapter in response-stream mode.
 - ``ingest``: ``functions.ingest.app.handler``, SQS batches with partial batch failures.
+- ``search_bootstrap``: ``functions.search_bootstrap.app.handler``, the deploy-time custom resource
+  that creates the chunk index and its pipeline (and maps the roles with fine-grained access).
 
 Every function gets the same ``STRATA_*`` resource names (a missing name would silently fall back
 to the local default); what each may *do* is limited by its grants:
@@ -20,11 +22,13 @@ api             read/write keys, tenants, rate limits, prompts, feedback; read d
                 read the models parameter if one is set
 chat            read/write rate limits, breakers, response cache; read prompts; invoke the
                 chat and embedding endpoints (and the registry's other targets); read the
-                chunk index; ``s3:PutObject`` under the interaction log's prefix; read the
-                models parameter if one is set
+                chunk index; ``s3:PutObject`` under the interaction-log bucket's prefix;
+                read the models parameter if one is set
 ingest          read the tenant prefix of the bucket, read/write/delete its staging prefix;
                 read/write documents and the chunk index; read tenants; invoke the
                 embedding endpoint; consume the ingest queue, send to it and to its DLQ
+search_         ``es:ESHttpGet/Head/Put`` on the index, its mapping, the pipeline and (with
+bootstrap       fine-grained access) the two role mappings; the domain's master user
 ==============  ==========================================================================
 
 The key pepper never enters an environment: authorizer and api get the secret's ARN
