@@ -16,9 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from infra_cdk.stack import ADMIN_TABLES, admin_output_name
-
-ADMIN_FIELDS = ("documents_bucket", "interactions_bucket", "key_pepper_secret", *ADMIN_TABLES)
+from infra_cdk.stack import ADMIN_FIELDS, admin_output_name
 
 
 def admin_environment(outputs: Mapping[str, str], region: str | None = None) -> dict[str, str]:

@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jsii
-from aws_cdk import CfnOutput, IStableStringProducer, Lazy, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -21,6 +20,7 @@ from infra_cdk.config import ModelConfig, StrataConfig
 from infra_cdk.constructs.api import Api, ApiProps
 from infra_cdk.constructs.frontend import Frontend, FrontendProps, rest_api_origin
 from infra_cdk.constructs.functions import METRICS_NAMESPACE, Functions, FunctionsProps
+from infra_cdk.constructs.lazy import lazy_string
 from infra_cdk.constructs.models import (
     VARIANT_NAME,
     ChatModelProps,
@@ -39,6 +39,8 @@ from strata.config.resources import RESOURCES, StackResources
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TABLES = ("keys_table", "tenants_table", "prompts_table", "documents_table", "feedback_table")
 """Tables the ``strata keys|limits|tenants|prompts|report`` commands read and write."""
+ADMIN_FIELDS = ("documents_bucket", "interactions_bucket", "key_pepper_secret", *ADMIN_TABLES)
+"""The ``Settings`` fields the stack outputs for those commands (``Admin*``, see infra_cdk.outputs)."""
 
 
 def admin_output_name(field: str) -> str:
@@ -155,8 +157,7 @@ class StrataStack(Stack):
         tables = {spec: self.tables.table(spec) for spec in resources.tables}
         # The page's origin is known once its distribution exists, which needs the API's id: the
         # API's CORS settings and the functions take it as a value resolved at synthesis.
-        frontend_origin = _FrontendOrigin()
-        cors_origins = (Lazy.string(frontend_origin),)
+        cors_origins = (lazy_string(lambda: self.frontend.origin),)
         self.functions = Functions(
             self,
             "Functions",
@@ -221,7 +222,6 @@ class StrataStack(Stack):
                 log_retention=retention,
             ),
         )
-        frontend_origin.origin = self.frontend.origin
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -265,20 +265,8 @@ class StrataStack(Stack):
             "key_pepper_secret": self.key_pepper.secret_arn,
             **{field: tables[getattr(resources, field)].table_name for field in ADMIN_TABLES},
         }
-        for field, value in admin.items():
-            CfnOutput(self, admin_output_name(field), value=value, description=f"STRATA_{field.upper()}")
-
-
-@jsii.implements(IStableStringProducer)
-class _FrontendOrigin:
-    """``https://<distribution domain>``, set once the frontend is built."""
-
-    origin: str | None = None
-
-    def produce(self) -> str:
-        if self.origin is None:
-            raise RuntimeError("the frontend's origin was used but the frontend was never built")
-        return self.origin
+        for field in ADMIN_FIELDS:
+            CfnOutput(self, admin_output_name(field), value=admin[field], description=f"STRATA_{field.upper()}")
 
 
 def _container(config: StrataConfig, model: ModelConfig) -> ContainerProps:

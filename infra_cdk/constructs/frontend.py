@@ -19,6 +19,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from infra_cdk.constructs.buckets import private_bucket
+
 FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
 CONFIG_OBJECT = "config.json"
 # Every file keeps its name across deploys (no content hashes), so a deploy invalidates them all:
@@ -97,18 +99,13 @@ class Frontend(Construct):
             removal_policy=props.removal_policy,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(props.access_log_days))],
         )
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=False,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.logs,
-            server_access_logs_prefix="s3/",
+            access_logs=self.logs,
+            access_logs_prefix="s3/",
             removal_policy=RemovalPolicy.DESTROY,
+            versioned=False,
         )
         self.headers = cloudfront.ResponseHeadersPolicy(
             self,

@@ -55,10 +55,11 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra_cdk.bundling import LayerBundler, SourceTreeBundler, find_python
+from infra_cdk.constructs.environment import setting_env
 from infra_cdk.constructs.models import INVOKE_ACTIONS, ChatModel, EmbeddingModel
 from infra_cdk.constructs.search import BOOTSTRAP_HANDLER, BOOTSTRAP_MEMORY_MB, BOOTSTRAP_TIMEOUT_S, Search
 from strata.config.resources import RESOURCES, EventSourceSpec
-from strata.config.settings import ENV_PREFIX, Settings
+from strata.config.settings import Settings
 from strata.inference.registry import ModelRegistry, parse_registry
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -73,13 +74,6 @@ CHAT_PYTHONPATH = "/opt/python:/var/task:/var/runtime"
 METRICS_NAMESPACE: str = Settings.model_fields["metrics_namespace"].default
 """CloudWatch namespace of the functions' EMF metrics: the library's default, so that Powertools
 (``POWERTOOLS_METRICS_NAMESPACE``) and Strata's request log (``STRATA_METRICS_NAMESPACE``) agree."""
-
-
-def setting_env(field: str) -> str:
-    """The environment variable of a :class:`~strata.config.Settings` field; fails on unknown fields."""
-    if field not in Settings.model_fields:
-        raise KeyError(f"Settings has no field {field!r}; the Lambdas would ignore {ENV_PREFIX}{field.upper()}")
-    return f"{ENV_PREFIX}{field.upper()}"
 
 
 @dataclass(frozen=True, slots=True)

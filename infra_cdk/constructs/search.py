@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import jsii
-from aws_cdk import CustomResource, IStableListProducer, IStableStringProducer, Lazy, RemovalPolicy, Stack
+from aws_cdk import CustomResource, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -34,7 +33,8 @@ from aws_cdk import aws_opensearchserverless as aoss
 from aws_cdk import aws_opensearchservice as opensearch
 from constructs import Construct, IValidation
 
-from strata.config.settings import ENV_PREFIX, Settings
+from infra_cdk.constructs.environment import setting_env
+from infra_cdk.constructs.lazy import lazy_list, lazy_string
 from strata.retrieval.factory import DEFAULT_EMBEDDING_DIMENSION
 from strata.retrieval.opensearch import IndexConfig, OpenSearchVectorStore
 
@@ -118,13 +118,6 @@ class SearchProps:
             raise SearchConfigurationError(f"domain_name must have 3-28 characters (given {self.domain_name!r})")
 
 
-def setting_env(field: str) -> str:
-    """The environment variable of a ``Settings`` field; fails on unknown fields."""
-    if field not in Settings.model_fields:
-        raise KeyError(f"Settings has no field {field!r}")
-    return f"{ENV_PREFIX}{field.upper()}"
-
-
 def pipeline_name(index: str) -> str:
     """The hybrid pipeline's name: the one ``build_vector_store`` uses when given none."""
     return f"{index}-hybrid"
@@ -141,26 +134,6 @@ def definition_hash(index: str, *, serverless: bool) -> str:
     )
     text = json.dumps([store.index_body(), store.pipeline_body()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@jsii.implements(IStableStringProducer)
-class _LazyString:
-    """A value computed at synthesis, after every grant was made."""
-
-    def __init__(self, produce: Callable[[], str]) -> None:
-        self._produce = produce
-
-    def produce(self) -> str:
-        return self._produce()
-
-
-@jsii.implements(IStableListProducer)
-class _LazyList:
-    def __init__(self, produce: Callable[[], list[str]]) -> None:
-        self._produce = produce
-
-    def produce(self) -> list[str]:
-        return self._produce()
 
 
 @jsii.implements(IValidation)
@@ -266,7 +239,7 @@ class Search(Construct):
         if self.fine_grained_access:
             # The master user is the bootstrap function's role, known once add_bootstrap is called.
             fine_grained = opensearch.AdvancedSecurityOptions(
-                master_user_arn=Lazy.string(_LazyString(self._produce_master_user_arn))
+                master_user_arn=lazy_string(self._produce_master_user_arn)
             )
         domain = opensearch.Domain(
             self,
@@ -371,7 +344,7 @@ class Search(Construct):
             name=f"{name}-acc",
             type="data",
             description="Strata chunks: exactly the roles granted read or write on the chunk index",
-            policy=Lazy.string(_LazyString(lambda: stack.to_json_string(self._data_access_rules()))),
+            policy=lazy_string(lambda: stack.to_json_string(self._data_access_rules())),
         )
         collection = aoss.CfnCollection(
             self,
@@ -513,8 +486,8 @@ class Search(Construct):
             "FineGrainedAccess": "true" if self.fine_grained_access else "false",
         }
         if self.fine_grained_access:
-            properties["ReadRoles"] = Lazy.list(_LazyList(lambda: self.granted_roles("read")))
-            properties["WriteRoles"] = Lazy.list(_LazyList(lambda: self.granted_roles("write")))
+            properties["ReadRoles"] = lazy_list(lambda: self.granted_roles("read"))
+            properties["WriteRoles"] = lazy_list(lambda: self.granted_roles("write"))
         resource = CustomResource(
             self,
             "Bootstrap",

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra_cdk.constructs.buckets import private_bucket
 from strata.config.resources import RESOURCES, BucketSpec, LogBucketSpec, QueueSpec
 
 
@@ -93,18 +94,13 @@ class Storage(Construct):
             removal_policy=props.removal_policy,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
         )
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "Documents",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="documents/",
+            access_logs=self.access_logs,
+            access_logs_prefix="documents/",
             removal_policy=props.removal_policy,
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     noncurrent_version_expiration=Duration.days(props.noncurrent_version_days),
@@ -120,16 +116,11 @@ class Storage(Construct):
             ],
         )
 
-        self.interactions_bucket = s3.Bucket(
+        self.interactions_bucket = private_bucket(
             self,
             "Interactions",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="interactions/",
+            access_logs=self.access_logs,
+            access_logs_prefix="interactions/",
             removal_policy=props.removal_policy,
             lifecycle_rules=[
                 s3.LifecycleRule(

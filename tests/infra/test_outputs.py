@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Template
 
-from infra_cdk.outputs import ADMIN_FIELDS, main
-from infra_cdk.stack import admin_output_name
+from infra_cdk.outputs import main
+from infra_cdk.stack import ADMIN_FIELDS, admin_output_name
 from strata.config import Settings
 
 
