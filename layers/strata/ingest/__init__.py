@@ -7,7 +7,7 @@ tokenizer, and a cold start must not pay for the parsers, the staging (numpy) an
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 _EXPORTS = {
     "strata.ingest.chunking": ("Chunker", "TextChunk", "embedding_tokenizer_path", "load_embedding_tokenizer"),
@@ -29,34 +29,7 @@ _EXPORTS = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = (
-    "SUPPORTED_EXTENSIONS",
-    "Attempt",
-    "ChunkStaging",
-    "Chunker",
-    "Continuation",
-    "DocumentError",
-    "Embedder",
-    "IngestPipeline",
-    "IngestQueues",
-    "IngestResult",
-    "Page",
-    "ParsedDocument",
-    "PermanentIngestError",
-    "Section",
-    "TextChunk",
-    "UnreadableDocumentError",
-    "UnsupportedDocumentError",
-    "build_ingest_pipeline",
-    "build_ingest_queues",
-    "decode_text",
-    "detect_content_type",
-    "embedding_tokenizer_path",
-    "handle_sqs_record",
-    "load_embedding_tokenizer",
-    "max_bytes_for",
-    "parse_document",
-)
+__all__ = tuple(_MODULE_OF)
 
 
 def __getattr__(name: str) -> Any:
@@ -66,22 +39,3 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # once loaded, an ordinary attribute
     return value
-
-
-if TYPE_CHECKING:
-    from strata.ingest.chunking import Chunker, TextChunk, embedding_tokenizer_path, load_embedding_tokenizer
-    from strata.ingest.continuation import ChunkStaging, Continuation
-    from strata.ingest.exceptions import DocumentError, UnreadableDocumentError, UnsupportedDocumentError
-    from strata.ingest.factory import build_ingest_pipeline, build_ingest_queues
-    from strata.ingest.handler import IngestQueues, handle_sqs_record
-    from strata.ingest.parsing import (
-        SUPPORTED_EXTENSIONS,
-        Page,
-        ParsedDocument,
-        Section,
-        decode_text,
-        detect_content_type,
-        max_bytes_for,
-        parse_document,
-    )
-    from strata.ingest.pipeline import Attempt, Embedder, IngestPipeline, IngestResult, PermanentIngestError
