@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from strata.chat import ChatCompletionChunk
+from strata.chat import ChatCompletionChunk, StreamProgress
 from strata.config import ROUTES, RouteSpec
 from strata.web.errors import ErrorResponse
 
@@ -88,9 +88,9 @@ def build_openapi(*apps: FastAPI) -> dict[str, Any]:
         document["components"]["schemas"].update(generated.get("components", {}).get("schemas", {}))
     schemas = document["components"]["schemas"]
     # Models a route's document names by reference without FastAPI seeing them: the error
-    # shape, and the chunk each streamed event carries (as it is sent: fields that are None
-    # are left out, which the validation schema allows as they are not required).
-    for model in (ErrorResponse, ChatCompletionChunk):
+    # shape, and what each streamed event carries (as it is sent: fields that are None are left
+    # out, which the validation schema allows as they are not required).
+    for model in (ErrorResponse, ChatCompletionChunk, StreamProgress):
         _add_model(schemas, model)
     # FastAPI's own validation error is never sent: wrong input is a 400 in OpenAI's shape.
     for name in ("HTTPValidationError", "ValidationError"):

@@ -8,6 +8,7 @@ from strata.chat.protocol import (
     ChatCompletionRequest,
     ChatMessage,
     StrataResponseExtension,
+    StreamProgress,
 )
 from strata.chat.turn import ChatTurn, RequestContext, new_request_id
 
@@ -22,5 +23,6 @@ __all__ = (
     "ContextWindowExceededError",
     "RequestContext",
     "StrataResponseExtension",
+    "StreamProgress",
     "new_request_id",
 )

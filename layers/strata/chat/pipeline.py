@@ -25,6 +25,7 @@ from strata.chat.protocol import (
     PromptUsed,
     ResponseMessage,
     StrataResponseExtension,
+    StreamProgress,
     UsageInfo,
     ValidationReport,
 )
@@ -61,6 +62,7 @@ from strata.validation import (
     check_json,
     json_instructions,
     outcome_of,
+    redact,
     repair_instructions,
     validated,
 )
@@ -97,14 +99,21 @@ class ChatPipeline:
             request=request, principal=principal, context=context, target=self.router.registry.target(request.model)
         )
 
-    def stream(self, turn: ChatTurn) -> Generator[ChatCompletionChunk, None, None]:
+    def stream(
+        self, turn: ChatTurn, *, progress: bool = False
+    ) -> Generator[ChatCompletionChunk | StreamProgress, None, None]:
         """Chunks as the model produces them; the one with ``finish_reason`` carries the
         citations, a last one the usage when ``stream_options.include_usage`` asks. The first
         ``next()`` runs admission, retrieval and assembly and waits for the model's first event,
-        so a refusal or a target that is down is raised before anything is sent."""
+        so a refusal or a target that is down is raised before anything is sent. With
+        ``progress``, a ``StreamProgress`` comes once the turn is admitted and once it is
+        assembled: a rate limit is still raised first, what fails later after them."""
         events: Iterator[ChatEvent] | None = None
         try:
-            events = self._prepare_and_infer(turn, streamed=True)
+            for step in self._prepare(turn):
+                if progress:
+                    yield step
+            events = self._infer_validated(turn, streamed=True)
             first = next(events, None)
             turn.timings.elapsed("first_token")
             yield self._chunk(turn, ChunkDelta(role="assistant", content=""))
@@ -144,7 +153,9 @@ class ChatPipeline:
 
     def complete(self, turn: ChatTurn) -> ChatCompletion:
         try:
-            for event in self._prepare_and_infer(turn, streamed=False):
+            for _ in self._prepare(turn):
+                pass
+            for event in self._infer_validated(turn, streamed=False):
                 if isinstance(event, TextDelta):
                     turn.answer.append(event.text)
                 else:
@@ -171,11 +182,18 @@ class ChatPipeline:
 
     # The stages.
 
-    def _prepare_and_infer(self, turn: ChatTurn, *, streamed: bool) -> Iterator[ChatEvent]:
+    def _prepare(self, turn: ChatTurn) -> Iterator[StreamProgress]:
+        """Admit, retrieve and assemble, saying where it is once admitted (a rate limit is raised
+        before) and once assembled."""
         turn.timings.stage("queue")  # from the request's parse to a worker thread running it
         self._admit(turn)
+        yield StreamProgress(stage="retrieving")
         hits = self._retrieve(turn)
         self._assemble(turn, hits)
+        assert turn.prompt is not None
+        yield StreamProgress(stage="generating", sources=len(turn.prompt.sources))
+
+    def _infer_validated(self, turn: ChatTurn, *, streamed: bool) -> Iterator[ChatEvent]:
         if turn.not_in_documents:
             events: Iterator[ChatEvent] = stream_from_completion(Completion(NOT_IN_DOCUMENTS, "stop"))
         elif turn.json_schema is not None:
@@ -430,9 +448,12 @@ class ChatPipeline:
         check = next((v for v in turn.validators if isinstance(v, CitationCheck)), None)
         redactor = next((v for v in turn.validators if isinstance(v, PiiRedactor)), None)
         assert turn.prompt is not None
+        citations = check.citations if check is not None else []
+        if redactor is not None:  # the passages are shown with the answer: redacted as it is
+            citations = [c.model_copy(update={"text": redact(c.text)[0]}) for c in citations]
         return StrataResponseExtension(
             request_id=turn.request_id,
-            citations=check.citations if check is not None else [],
+            citations=citations,
             cache_hit=turn.cache_hit,
             target=turn.outcome.target,
             failovers=turn.outcome.failovers,

@@ -142,6 +142,9 @@ class StrataRequestOptions(_Strict):
     prompt: PromptSelector | None = None
     # False: never answer from the response cache (nor store this answer in it).
     cache: bool = True
+    # True: a stream opens once the request is admitted and says what it waits for
+    # (``event: progress``); an error after that ends the stream as its error event.
+    progress: bool = False
 
 
 class StreamOptions(_Strict):
@@ -281,6 +284,14 @@ class StrataResponseExtension(BaseModel):
     # (strata.validation.confidence: token overlap); None when no answer was given from sources.
     confidence: float | None = None
     validation: ValidationReport | None = None
+
+
+class StreamProgress(BaseModel):
+    """Where a streamed answer stands before its first token (``strata.progress``): ``retrieving``
+    once admitted, ``generating`` once the prompt is assembled and the model is asked."""
+
+    stage: Literal["retrieving", "generating"]
+    sources: int | None = None  # with ``generating``: the sources the model was given
 
 
 class UsageInfo(BaseModel):

@@ -83,6 +83,7 @@ CORS_ALLOWED_HEADERS = ("Authorization", "Content-Type")
 CORS_ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE")
 CORS_EXPOSED_HEADERS = (
     "Retry-After",
+    "x-request-id",  # a chat answer's id (strata.request_id), known before its last chunk
     *(f"x-ratelimit-{kind}-{limit}" for kind in ("limit", "remaining", "reset") for limit in ("requests", "tokens")),
 )
 

@@ -38,6 +38,8 @@ def iter_sse_json(parts: Iterable[bytes]) -> Iterator[dict[str, Any]]:
                 yield json.loads(payload)
 
 
-def encode_sse(payload: dict[str, Any] | str) -> str:
+def encode_sse(payload: dict[str, Any] | str, *, event: str | None = None) -> str:
+    """One server-sent event; ``event`` names it (clients that only read ``data`` of unnamed
+    events, as OpenAI's, must not be sent named ones)."""
     data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {data}\n\n"
+    return f"event: {event}\ndata: {data}\n\n" if event else f"data: {data}\n\n"

@@ -42,6 +42,7 @@ class Citation(BaseModel):
     heading_path: list[str] = Field(default_factory=list)
     score: float
     referenced: bool  # the answer contains the [n] marker
+    text: str = ""  # the passage itself, as the model was given it (what the page shows for [n])
 
 
 def referenced_numbers(answer: str) -> set[int]:
@@ -61,6 +62,7 @@ def build_citations(sources: Sequence[SearchHit], answer: str) -> list[Citation]
             heading_path=hit.heading_path,
             score=round(hit.score, 6),
             referenced=number in referenced,
+            text=hit.text,
         )
         for number, hit in enumerate(sources, start=1)
     ]

@@ -9,7 +9,14 @@ import pytest
 from moto import mock_aws
 
 from strata.auth import Principal
-from strata.chat import ChatCompletionRequest, ChatPipeline, ChatTurn, ContextWindowExceededError, RequestContext
+from strata.chat import (
+    ChatCompletionRequest,
+    ChatPipeline,
+    ChatTurn,
+    ContextWindowExceededError,
+    RequestContext,
+    StreamProgress,
+)
 from strata.config import RESOURCES, Settings
 from strata.inference import ResponseCache, StreamInterruptedError, UnknownModelError
 from strata.retrieval import SearchHit, SearchMode
@@ -68,6 +75,23 @@ def test_stream_forwards_each_token_and_the_finish_chunk_carries_citations() -> 
     ]
     assert chunks[-1]["strata"]["target"] == "default"
     assert retriever.calls[0]["tenant"] == "acme"
+
+
+def test_with_progress_the_stream_says_it_retrieves_then_generates_before_the_first_chunk() -> None:
+    model = ScriptedModel(["Grass", " [1]"])
+    chat, retriever = service(model, [hit("kangaroo", 0, 0.9), hit("wombat", 2, 0.4)])
+    asked = request(stream=True, strata={"progress": True})
+    stages: list[tuple[str, int | None, int]] = []
+    items = []
+    for item in chat.stream(turn(chat, asked), progress=True):
+        if isinstance(item, StreamProgress):  # what had run when it came
+            stages.append((item.stage, item.sources, len(retriever.calls)))
+        items.append(item)
+
+    assert stages == [("retrieving", None, 0), ("generating", 2, 1)]
+    assert [type(item).__name__ for item in items[:3]] == ["StreamProgress", "StreamProgress", "ChatCompletionChunk"]
+    assert wire(items[2:])[-1]["strata"]["citations"][0]["text"] == "Kangaroos eat grass."
+    assert not any(isinstance(item, StreamProgress) for item in chat.stream(turn(chat, request(stream=True))))
 
 
 def test_stream_with_include_usage_ends_with_a_usage_chunk() -> None:

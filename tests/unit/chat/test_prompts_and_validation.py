@@ -235,6 +235,16 @@ def test_a_tenant_that_opts_out_gets_the_answer_as_written() -> None:
     assert reply["strata"]["validation"]["redacted"] == {}
 
 
+def test_the_passages_shown_with_an_answer_are_redacted_as_the_answer_is() -> None:
+    source = hit("kangaroo", 0, 0.9, text=f"Kangaroos eat grass. Keeper: {EMAIL}.")
+    chat, _ = pipeline(ScriptedModel(["Grass [1]."]), hits=[source])
+    (redacted,) = complete(chat, ask())["strata"]["citations"]
+    (kept,) = complete(chat, ask(), Principal(tenant="acme", key_id="k", redact_pii=False))["strata"]["citations"]
+
+    assert redacted["text"] == "Kangaroos eat grass. Keeper: [email redacted]."
+    assert kept["text"] == source.text
+
+
 # --- citations, loops, relevance and confidence ------------------------------------------------------
 
 

@@ -134,3 +134,15 @@ def test_the_request_record_has_the_stages_tokens_and_validation(
     assert record["prompt_tokens"] == 11 and record["completion_tokens"] == 1
     assert record["validation"] == "citations_removed"  # [7] of no sources
     assert "prompt" not in record and "answer" not in record  # content only when configured
+
+
+def test_with_progress_a_rate_limit_is_still_raised_before_anything_is_sent(limiter: RateLimiter) -> None:
+    chat = pipeline(ScriptedModel(["ok"]), limiter)
+    limited = Principal(tenant="acme", key_id="k3", key_limits=Limits(requests_per_minute=1))
+    asked = request(stream=True, strata={**NO_RETRIEVAL, "progress": True})
+    first = list(chat.stream(chat.start(asked, limited, RequestContext("r")), progress=True))
+    assert [type(item).__name__ for item in first[:2]] == ["StreamProgress", "StreamProgress"]
+
+    refused = chat.stream(chat.start(asked, limited, RequestContext("r")), progress=True)
+    with pytest.raises(RateLimitExceededError):
+        next(refused)

@@ -27,6 +27,16 @@ CONTEXT = {REQUEST_CONTEXT_HEADER: json.dumps({"authorizer": {"tenant": "acme", 
 QUESTION = {"model": "default", "stream": True, "messages": [{"role": "user", "content": "What do kangaroos eat?"}]}
 
 
+# SageMaker's refusal of an inference component scaled to zero, while a copy starts.
+NO_CAPACITY = ClientError(
+    {
+        "Error": {"Code": "ValidationError", "Message": "Inference Component has no capacity to process this request."},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    },
+    "InvokeEndpointWithResponseStream",
+)
+
+
 def chunk(content: str | None = None, finish: str | None = None) -> str:
     delta = {"content": content} if content is not None else {}
     return json.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -86,16 +96,7 @@ def test_an_endpoint_that_is_down_is_a_503_before_the_stream(client: TestClient,
 def test_a_model_scaled_to_zero_is_a_503_that_says_it_is_waking(
     client: TestClient, runtime: FakeSageMakerRuntime
 ) -> None:
-    runtime.error = ClientError(
-        {
-            "Error": {
-                "Code": "ValidationError",
-                "Message": "Inference Component has no capacity to process this request.",
-            },
-            "ResponseMetadata": {"HTTPStatusCode": 400},
-        },
-        "InvokeEndpointWithResponseStream",
-    )
+    runtime.error = NO_CAPACITY
     response = client.post("/v1/chat/completions", json=QUESTION, headers=CONTEXT)
 
     assert response.status_code == 503
@@ -235,3 +236,47 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(client: TestClient) 
 def test_headers_over_the_limit_are_a_431(client: TestClient) -> None:
     response = client.post("/v1/chat/completions", json=QUESTION, headers={**CONTEXT, "x-padding": "y" * 20_000})
     assert (response.status_code, response.json()["error"]["code"]) == (431, "request_header_fields_too_large")
+
+
+def sse_events(body: str) -> list[tuple[str, str]]:
+    """(event name, data) of each server-sent event."""
+    events = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields.get("event", "message"), fields["data"]))
+    return events
+
+
+def test_with_progress_the_stream_opens_once_admitted_and_says_what_it_waits_for(client: TestClient) -> None:
+    response = client.post("/v1/chat/completions", json={**QUESTION, "strata": {"progress": True}}, headers=CONTEXT)
+
+    events = sse_events(response.text)
+    assert events[:2] == [("progress", '{"stage":"retrieving"}'), ("progress", '{"stage":"generating","sources":1}')]
+    assert all(name == "message" for name, _ in events[2:])
+    assert events[-1] == ("message", "[DONE]")
+    assert json.loads(events[-2][1])["strata"]["citations"][0]["text"]
+    plain = client.post("/v1/chat/completions", json=QUESTION, headers=CONTEXT).text
+    assert "event:" not in plain, "an OpenAI client is sent unnamed events only"
+
+
+def test_with_progress_a_model_that_is_down_ends_the_opened_stream_with_its_error(
+    client: TestClient, runtime: FakeSageMakerRuntime
+) -> None:
+    runtime.error = EndpointConnectionError(endpoint_url="http://model:8080")
+    response = client.post("/v1/chat/completions", json={**QUESTION, "strata": {"progress": True}}, headers=CONTEXT)
+
+    assert response.status_code == 200
+    events = sse_events(response.text)
+    assert [name for name, _ in events] == ["progress", "progress", "message"]
+    assert json.loads(events[-1][1])["error"]["code"] == "model_unavailable"
+
+
+def test_with_progress_a_waking_model_says_so_in_the_stream_with_when_to_retry(
+    client: TestClient, runtime: FakeSageMakerRuntime
+) -> None:
+    runtime.error = NO_CAPACITY
+    response = client.post("/v1/chat/completions", json={**QUESTION, "strata": {"progress": True}}, headers=CONTEXT)
+
+    body = json.loads(sse_events(response.text)[-1][1])
+    assert body["error"]["code"] == "model_waking"
+    assert body["strata"]["waking"] is True and body["strata"]["retry_after_s"] >= 30
