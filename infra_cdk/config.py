@@ -325,6 +325,11 @@ class StrataConfig:
         neither. Default none: API keys only.
     jwt_tenant_claim
         The token claim naming the tenant. Default: the library's (``custom:tenant``).
+    jwt_sign_in_origin
+        With ``jwt_issuer``: the https origin of the issuer's hosted sign-in pages and token
+        endpoint (a Cognito user pool domain, ``https://<prefix>.auth.<region>.amazoncognito.com``).
+        The chat page then offers sign-in (``signIn`` in its ``config.json``) and may connect to
+        the issuer and this origin. Default none: the page offers API keys only.
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = _FORBID_EXTRA
@@ -349,6 +354,7 @@ class StrataConfig:
     jwt_issuer: Annotated[str, Field(min_length=1)] | None = None
     jwt_audience: Annotated[str, Field(min_length=1)] | None = None
     jwt_tenant_claim: Annotated[str, Field(min_length=1)] | None = None
+    jwt_sign_in_origin: Annotated[str, Field(min_length=1)] | None = None
 
     def image_uri(self, model: ModelConfig) -> str:
         """``model``'s ECR image URI in this stack's region (resolved from the SDK's tables)."""
@@ -461,7 +467,7 @@ class StrataConfig:
         if self.jwt_issuer is None:
             return [
                 f"{CONTEXT_KEY}.{name}: set only with jwt_issuer (JWT sign-in is off without an issuer)"
-                for name in ("jwt_audience", "jwt_tenant_claim")
+                for name in ("jwt_audience", "jwt_tenant_claim", "jwt_sign_in_origin")
                 if getattr(self, name) is not None
             ]
         problems: list[str] = []
@@ -475,6 +481,12 @@ class StrataConfig:
         if self.jwt_audience is None:
             # The library refuses an issuer without an audience: any app client of the pool would pass.
             problems.append(f"{CONTEXT_KEY}.jwt_audience: required with jwt_issuer (the app client id)")
+        if self.jwt_sign_in_origin is not None and not _is_https_origin(self.jwt_sign_in_origin):
+            problems.append(
+                f"{CONTEXT_KEY}.jwt_sign_in_origin: {self.jwt_sign_in_origin!r} is not an https origin "
+                "(https://host, no path, query or fragment; e.g. a Cognito user pool domain, "
+                "https://<prefix>.auth.<region>.amazoncognito.com); the chat page signs in there"
+            )
         return problems
 
     @staticmethod
@@ -484,6 +496,21 @@ class StrataConfig:
         if match is None:
             raise ConfigError(f"{image_uri!r} is not an ECR image URI")
         return match["account"], match["region"], match["repository"]
+
+
+def _is_https_origin(value: str) -> bool:
+    """``https://host[:port]`` and nothing more (what a browser compares as an origin)."""
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018  (raises for a port that is not a number in range)
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "https"
+        and bool(parts.hostname)
+        and parts.username is None
+        and value == f"https://{parts.netloc}"
+    )
 
 
 def _for_stage(raw: Mapping[str, Any], stage: str | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import IConstruct
 
-from infra_cdk.nag_packs import suppress_pack_findings
+from infra_cdk.nag_packs import SDK_CALLS, custom_resource_handlers, suppress_pack_findings
 from infra_cdk.stack import StrataStack
 
 _BASIC_EXECUTION_ROLE = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -60,16 +60,18 @@ def suppress_reviewed_findings(stack: StrataStack) -> None:
         "is rotated by the documented re-keying procedure, never on a schedule.",
     )
 
-    # CDK's singleton custom resources: the bucket's notification configuration, the page upload.
-    for child in stack.node.children:
-        if child.node.id.startswith(("BucketNotificationsHandler", "Custom::CDKBucketDeployment")):
-            _suppress(
-                child,
-                "AwsSolutions-IAM4",
-                "CDK's bucket-notifications custom resource logs through AWSLambdaBasicExecutionRole "
-                "(log group/stream creation and PutLogEvents only).",
-                [_BASIC_EXECUTION_ROLE],
-            )
+    # CDK's singleton custom resources: the bucket's notification configuration, the page upload,
+    # the SDK calls (the documents bucket's CORS rule).
+    for child in custom_resource_handlers(
+        stack, "BucketNotificationsHandler", "Custom::CDKBucketDeployment", SDK_CALLS
+    ):
+        _suppress(
+            child,
+            "AwsSolutions-IAM4",
+            "CDK's custom-resource handlers (bucket notifications, the page upload, SDK calls) log "
+            "through AWSLambdaBasicExecutionRole (log group/stream creation and PutLogEvents only).",
+            [_BASIC_EXECUTION_ROLE],
+        )
 
 
 def _functions(stack: StrataStack) -> None:

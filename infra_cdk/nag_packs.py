@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from aws_cdk import CfnResource, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import custom_resources as cr
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import IConstruct
 
@@ -37,6 +38,15 @@ _CMK_COST = (
 # encrypts with a hardware module: the "d" families (c5d, g4dn, m6id...) and these.
 _LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "p5", "p5e", "p5en", "trn1", "trn2"})
 _D_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*d[a-z]*$")
+
+
+SDK_CALLS = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
+"""The construct id of the singleton function behind CDK's ``AwsCustomResource`` (SDK calls)."""
+
+
+def custom_resource_handlers(stack: Stack, *id_prefixes: str) -> list[IConstruct]:
+    """CDK's singleton custom-resource handlers among ``stack``'s children whose ids start so."""
+    return [child for child in stack.node.children if child.node.id.startswith(id_prefixes)]
 
 
 class UnknownNagPackError(ValueError):
@@ -219,9 +229,11 @@ def _tables(stack: StrataStack) -> list[_Acknowledgement]:
 def _functions(stack: StrataStack) -> list[_Acknowledgement]:
     functions = stack.functions
     served = [functions.authorizer, functions.api, functions.chat]
-    # CDK's singleton BucketDeployment handler uploads the page at deploy time.
-    page_upload = [child for child in stack.node.children if child.node.id.startswith("Custom::CDKBucketDeployment")]
-    deploy_time = [functions.search_bootstrap, *page_upload]
+    # CDK's singleton BucketDeployment handler uploads the page at deploy time; its SDK-call
+    # handler puts the documents bucket's CORS rule.
+    page_upload = custom_resource_handlers(stack, "Custom::CDKBucketDeployment")
+    sdk_calls = custom_resource_handlers(stack, SDK_CALLS)
+    deploy_time = [functions.search_bootstrap, *page_upload, *sdk_calls]
     ingest_source = stack.resources.ingest_source
     acknowledgements = [
         _Acknowledgement(
@@ -256,15 +268,15 @@ def _functions(stack: StrataStack) -> list[_Acknowledgement]:
             deploy_time,
             ("LambdaConcurrency", "LambdaDLQ"),
             "Custom-resource handlers that CloudFormation invokes once per deployment (the search "
-            "index bootstrap, CDK's page upload): there is no load to bound, and a failure fails "
-            "the deployment, which CloudFormation rolls back; a stale deployment event is not "
-            "worth replaying from a queue.",
+            "index bootstrap, CDK's page upload, the documents bucket's CORS rule): there is no "
+            "load to bound, and a failure fails the deployment, which CloudFormation rolls back; a "
+            "stale deployment event is not worth replaying from a queue.",
         ),
     ]
     if stack.network is None:
         acknowledgements.append(
             _Acknowledgement(
-                [*functions.all, *page_upload],
+                [*functions.all, *page_upload, *sdk_calls],
                 ("LambdaInsideVPC",),
                 "strata.vpc.enabled is off for this stage: no NAT gateway, billed by the hour and "
                 "per GB, to pay for. The functions accept no inbound connections, and their calls "
@@ -279,6 +291,14 @@ def _functions(stack: StrataStack) -> list[_Acknowledgement]:
                 ("LambdaInsideVPC",),
                 "CDK's page upload runs at deploy time only: it copies the public page from CDK's "
                 "asset bucket to the page bucket and invalidates CloudFront, touching no tenant data.",
+            )
+        )
+        acknowledgements.append(
+            _Acknowledgement(
+                sdk_calls,
+                ("LambdaInsideVPC",),
+                "CDK's SDK-call handler runs at deploy time only: it puts the documents bucket's CORS "
+                "rule (s3:PutBucketCORS on that bucket), reading no object and touching no tenant data.",
             )
         )
     return acknowledgements

@@ -34,6 +34,7 @@ from infra_cdk.constructs.network import Network, NetworkProps
 from infra_cdk.constructs.search import Search, SearchProps
 from infra_cdk.constructs.storage import Storage, StorageProps
 from infra_cdk.constructs.tables import Tables, TablesProps
+from strata.config.frontend import SignIn
 from strata.config.resources import RESOURCES, StackResources
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,10 @@ class StrataStack(Stack):
             else None
         )
         vpc = self.network.vpc if self.network else None
+        # The page's origin is known once its distribution exists, which needs the API's id and
+        # the documents bucket's name: the bucket's CORS rule, the API's CORS settings and the
+        # functions take it as a value resolved at synthesis.
+        cors_origins = (lazy_string(lambda: self.frontend.origin),)
         self.storage = Storage(
             self,
             "Storage",
@@ -99,6 +104,8 @@ class StrataStack(Stack):
                 interactions_retention_days=config.interactions_retention_days,
                 queue=resources.ingest_queue,
                 removal_policy=removal,
+                upload_origins=cors_origins,
+                log_retention=retention,
             ),
         )
         self.tables = Tables(
@@ -155,9 +162,6 @@ class StrataStack(Stack):
             removal_policy=removal,
         )
         tables = {spec: self.tables.table(spec) for spec in resources.tables}
-        # The page's origin is known once its distribution exists, which needs the API's id: the
-        # API's CORS settings and the functions take it as a value resolved at synthesis.
-        cors_origins = (lazy_string(lambda: self.frontend.origin),)
         self.functions = Functions(
             self,
             "Functions",
@@ -218,6 +222,8 @@ class StrataStack(Stack):
             FrontendProps(
                 api_base_url=f"{self.api.rest_api.url}v1",
                 api_origin=rest_api_origin(self.api.rest_api),
+                upload_origins=(self.storage.upload_origin,),
+                sign_in=_sign_in(config),
                 removal_policy=removal,
                 log_retention=retention,
             ),
@@ -267,6 +273,13 @@ class StrataStack(Stack):
         }
         for field in ADMIN_FIELDS:
             CfnOutput(self, admin_output_name(field), value=admin[field], description=f"STRATA_{field.upper()}")
+
+
+def _sign_in(config: StrataConfig) -> SignIn | None:
+    """The page's sign-in, where the stage names a sign-in origin (else the page offers API keys)."""
+    if config.jwt_issuer is None or config.jwt_audience is None or config.jwt_sign_in_origin is None:
+        return None
+    return SignIn(issuer=config.jwt_issuer, client_id=config.jwt_audience, origin=config.jwt_sign_in_origin)
 
 
 def _container(config: StrataConfig, model: ModelConfig) -> ContainerProps:

@@ -23,9 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strata.config import RESOURCES, RouteSpec
+from strata.config.frontend import CONFIG_OBJECT
 from strata.web import REQUEST_CONTEXT_HEADER, UNAUTHORIZED_BODY, error_response
 from strata_local.aws import LOCAL_ACCOUNT
 from strata_local.lambda_context import LocalLambdaContext
@@ -54,6 +55,16 @@ class Route:
         return self.pattern.match(path) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class FrontendSite:
+    """The chat page as CloudFront serves it: its files, its ``config.json`` and the security
+    headers (the content security policy above all) on every file."""
+
+    directory: Path
+    config: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 def routes_from_table(table: Iterable[RouteSpec], functions: Mapping[str, ASGIApp]) -> list[Route]:
     """The gateway's routes, as API Gateway's methods are built: from the route table."""
     grouped: dict[tuple[str, str, bool], set[str]] = {}
@@ -71,7 +82,7 @@ class LocalGateway:
         *,
         routes: list[Route],
         authorizer: Authorizer,
-        frontend_dir: Path | None = None,
+        frontend: FrontendSite | None = None,
         region: str = "us-east-1",
         authorizer_cache_ttl_s: float = RESOURCES.api.authorizer_cache_ttl_s,
         clock: Callable[[], float] = time.monotonic,
@@ -84,7 +95,8 @@ class LocalGateway:
         self._policies: dict[str, tuple[float, dict[str, Any]]] = {}
         self._cache_ttl_s = authorizer_cache_ttl_s
         self._clock = clock
-        self._frontend = StaticFiles(directory=frontend_dir, html=True) if frontend_dir else None
+        self._site = frontend
+        self._frontend = StaticFiles(directory=frontend.directory, html=True) if frontend else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -118,10 +130,21 @@ class LocalGateway:
         await route.app(_with_request_context(scope, context), receive, send)
 
     async def _static(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The chat page's files; anything else is a 404 in the API's error shape."""
-        if self._frontend is not None and scope["method"] in ("GET", "HEAD"):
+        """The chat page's files and its config.json; anything else is a 404 in the API's error shape."""
+        if self._site is not None and self._frontend is not None and scope["method"] in ("GET", "HEAD"):
+            headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self._site.headers.items()]
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), *headers]}
+                await send(message)
+
+            if scope["path"] == f"/{CONFIG_OBJECT}":
+                config = JSONResponse(self._site.config, headers={"Cache-Control": "no-cache"})
+                await config(scope, receive, send_with_headers)
+                return
             try:
-                await self._frontend(scope, receive, send)
+                await self._frontend(scope, receive, send_with_headers)
                 return
             except HTTPException as error:
                 if error.status_code != 404:

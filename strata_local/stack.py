@@ -22,13 +22,14 @@ from model_endpoint.config import DEFAULT_WAKE_S
 from strata import aws
 from strata.auth import build_key_store, generate_secret, is_key_shaped
 from strata.config import RESOURCES, ROUTES, Settings
+from strata.config.frontend import connect_origins, content_security_policy, runtime_config, sign_in_from
 from strata.documents import DocumentRegistry, source_key_for
 from strata.inference import ModelRegistry, ModelRegistryError, registry_from_settings
 from strata.inference.factory import build_breakers
 from strata.interactions import close_interaction_writers
 from strata_local import aws as local_aws
 from strata_local.env_file import read_env_file, write_env_file
-from strata_local.gateway import LocalGateway, Route, routes_from_table
+from strata_local.gateway import FrontendSite, LocalGateway, Route, routes_from_table
 from strata_local.poller import SqsPoller
 from strata_local.processes import Supervisor, ensure_port_free, responds, start_model_server, wait_for_http
 from strata_local.reconcile import reconcile
@@ -43,6 +44,9 @@ LOCAL_MODEL_MAX_TOKENS = 128
 # One poller feeds the ingest function here, not many concurrent Lambdas: a short budget per
 # invocation keeps another tenant's small file from waiting behind a long document's parts.
 LOCAL_INGEST_TIME_BUDGET_S = 10
+# The security headers CloudFront adds to the page (infra_cdk.constructs.frontend), but HSTS: the
+# local page is plain http.
+PAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 
 
 def _private(state_dir: Path) -> None:
@@ -163,7 +167,7 @@ class LocalStack:
                 Route("/openapi.json", JSONResponse(public_openapi()), authorized=False, methods=frozenset({"GET"})),
             ],
             authorizer=authorizer,
-            frontend_dir=config.frontend_dir if config.frontend_dir.is_dir() else None,
+            frontend=self._frontend_site(settings),
             region=settings.aws_region,
         )
         self._serve(gateway)
@@ -258,6 +262,22 @@ class LocalStack:
         )
         mirror.start()
         self._closers.append(mirror.stop)
+
+    def _frontend_site(self, settings: Settings) -> FrontendSite | None:
+        """The page as CloudFront serves it: the same files, a config.json, the same content
+        security policy (the API is the page's own origin here; uploads go to the local S3)."""
+        config = self.config
+        if not config.frontend_dir.is_dir():
+            return None
+        sign_in = sign_in_from(settings)
+        policy = content_security_policy(
+            connect_origins(config.api_url.removesuffix("/v1"), uploads_origins=[config.aws_url], sign_in=sign_in)
+        )
+        return FrontendSite(
+            config.frontend_dir,
+            runtime_config("/v1", sign_in),
+            {**PAGE_HEADERS, "Content-Security-Policy": policy},
+        )
 
     def _serve(self, gateway: LocalGateway) -> None:
         config = self.config

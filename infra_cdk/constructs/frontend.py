@@ -1,8 +1,9 @@
 """The chat page: a private S3 bucket behind CloudFront (origin access control), plus ``config.json``.
 
-The page is static; the one thing that differs per stage, the API's base URL, is written next to it
-as ``config.json`` at deploy time (the page fetches it at start), so the same files serve every
-stage and changing the API never rebuilds the page.
+The page is static; what differs per stage, the API's base URL and the optional sign-in, is written
+next to it as ``config.json`` at deploy time (the page fetches it at start), so the same files serve
+every stage and changing the API never rebuilds the page. ``config.json`` and the content security
+policy come from :mod:`strata.config.frontend`, which the local gateway serves the page with too.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra_cdk.constructs.buckets import private_bucket
+from strata.config.frontend import CONFIG_OBJECT, SignIn, connect_origins, content_security_policy, runtime_config
 
 FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
-CONFIG_OBJECT = "config.json"
 # Every file keeps its name across deploys (no content hashes), so a deploy invalidates them all:
 # "/*" is billed as one path, and CloudFront's first 1,000 paths a month are free.
 INVALIDATED_PATHS = ("/*",)
@@ -36,10 +37,17 @@ class FrontendProps:
         The OpenAI ``base_url`` the page calls (``<rest api url>v1``, a token at synth time),
         written to ``config.json`` as ``apiBaseUrl``.
     api_origin
-        The one origin besides its own that the page may connect to (the CSP's ``connect-src``).
+        The API's origin, which the page may connect to (the CSP's ``connect-src``).
         Default: cut out of ``api_base_url``. Pass :func:`rest_api_origin` when the API refers to
         this distribution (its CORS origin): an origin cut out of the URL refers to the API's
         stage, which depends on every method, and CloudFormation would see a cycle.
+    upload_origins
+        Where the page posts the files it uploads (the documents bucket's presigned POST origin),
+        added to ``connect-src``. Default none.
+    sign_in
+        OpenID Connect sign-in for the page: written to ``config.json`` as ``signIn``, and its
+        issuer's origin and sign-in origin are added to ``connect-src``. Default none: the page
+        offers API keys only.
     source_dir
         The page's files. Default: the repository's ``frontend/``.
     removal_policy
@@ -57,6 +65,8 @@ class FrontendProps:
 
     api_base_url: str
     api_origin: str | None = None
+    upload_origins: tuple[str, ...] = ()
+    sign_in: SignIn | None = None
     source_dir: Path = FRONTEND_DIR
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
@@ -79,11 +89,13 @@ class Frontend(Construct):
         access logs (``s3/``).
     distribution
         HTTPS only (HTTP redirects), ``index.html`` at the root, security headers on every
-        response (a Content-Security-Policy whose ``connect-src`` is the page itself and the API).
+        response (a Content-Security-Policy whose ``connect-src`` is the page itself, the API, the
+        upload origins and, with sign-in, the issuer and its sign-in origin).
     origin
         ``https://<distribution domain>``: the one origin the API's CORS configuration allows.
     deployment
-        Copies ``source_dir`` and the generated ``config.json`` and invalidates what changed.
+        Copies ``source_dir`` and the generated ``config.json`` (:func:`runtime_config`) and
+        invalidates what changed.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: FrontendProps) -> None:
@@ -110,8 +122,14 @@ class Frontend(Construct):
         self.headers = cloudfront.ResponseHeadersPolicy(
             self,
             "SecurityHeaders",
-            comment="Strata chat page: CSP limited to the page and its API",
-            security_headers_behavior=_security_headers(props.api_origin or url_origin(props.api_base_url)),
+            comment="Strata chat page: CSP limited to the page, its API, uploads and sign-in",
+            security_headers_behavior=_security_headers(
+                connect_origins(
+                    props.api_origin or url_origin(props.api_base_url),
+                    uploads_origins=props.upload_origins,
+                    sign_in=props.sign_in,
+                )
+            ),
         )
         self.distribution = cloudfront.Distribution(
             self,
@@ -144,7 +162,7 @@ class Frontend(Construct):
             sources=[
                 # A config.json left in the folder (a developer's copy) must not replace the stage's.
                 s3deploy.Source.asset(str(props.source_dir), exclude=[CONFIG_OBJECT]),
-                s3deploy.Source.json_data(CONFIG_OBJECT, {"apiBaseUrl": props.api_base_url}),
+                s3deploy.Source.json_data(CONFIG_OBJECT, runtime_config(props.api_base_url, props.sign_in)),
             ],
             distribution=self.distribution,
             distribution_paths=list(INVALIDATED_PATHS),
@@ -168,26 +186,10 @@ def rest_api_origin(rest_api: apigw.IRestApi) -> str:
     return f"https://{rest_api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}"
 
 
-def content_security_policy(connect_origin: str) -> str:
-    """Scripts, styles and images from the page only; fetches to the page (``config.json``) and the API."""
-    return "; ".join(
-        (
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self'",
-            f"connect-src 'self' {connect_origin}",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        )
-    )
-
-
-def _security_headers(connect_origin: str) -> cloudfront.ResponseSecurityHeadersBehavior:
+def _security_headers(connect: list[str]) -> cloudfront.ResponseSecurityHeadersBehavior:
     return cloudfront.ResponseSecurityHeadersBehavior(
         content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
-            content_security_policy=content_security_policy(connect_origin), override=True
+            content_security_policy=content_security_policy(connect), override=True
         ),
         strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
             access_control_max_age=Duration.days(365), include_subdomains=True, override=True

@@ -1,19 +1,33 @@
 """Storage: the document drop (S3 bucket → event notifications → ingest SQS queue + dead-letter
-queue) and the interaction log's bucket, whose records expire after the configured retention."""
+queue) and the interaction log's bucket, whose records expire after the configured retention.
+
+The chat page uploads straight to the documents bucket (a presigned POST the API grants), so the
+bucket answers that page's origin with CORS. The page's CSP names the bucket and the bucket's CORS
+rule names the page's distribution: a property of the bucket would make CloudFormation wait for
+each before the other, so the rule is put by a custom resource once both exist (as CDK puts the
+bucket's notifications).
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra_cdk.constructs.buckets import private_bucket
 from strata.config.resources import RESOURCES, BucketSpec, LogBucketSpec, QueueSpec
+
+UPLOAD_CORS_RESOURCE_TYPE = "Custom::StrataUploadCors"
+UPLOAD_CORS_MAX_AGE_S = 3600
+"""How long a browser may cache the answer to an upload's preflight (Chromium caps it at 2 h)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +47,13 @@ class StorageProps:
     noncurrent_version_days
         Days an overwritten or deleted document version is kept (the bucket is versioned).
         Default 30.
+    upload_origins
+        Browser origins (``https://host``) that may POST files to the documents bucket: the chat
+        page's, which sends the presigned uploads the API grants. May be deploy-time tokens.
+        Default none: no CORS rule.
+    log_retention
+        Retention of the log group of the custom resource that puts the CORS rule. Default one
+        month.
     """
 
     bucket: BucketSpec = RESOURCES.documents_bucket
@@ -41,6 +62,8 @@ class StorageProps:
     queue: QueueSpec = RESOURCES.ingest_queue
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     noncurrent_version_days: int = 30
+    upload_origins: tuple[str, ...] = ()
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
 
 
 class Storage(Construct):
@@ -60,6 +83,13 @@ class Storage(Construct):
         The ingest queue (SSE-SQS, TLS-only), redriving to ``dlq`` after ``max_receive_count``.
     dlq
         The dead-letter queue where poison documents end up.
+    upload_origin
+        ``https://<bucket>.s3.<region>.<url suffix>``: where the API's presigned POSTs send files
+        (the library signs them for the bucket's regional virtual-hosted endpoint, see
+        :func:`presigned_post_origin`); the page's CSP names it.
+    upload_cors
+        The custom resource that puts the bucket's one CORS rule (``POST`` from ``upload_origins``),
+        or None without upload origins.
     """
 
     def __init__(self, scope: Construct, construct_id: str, props: StorageProps | None = None) -> None:
@@ -131,10 +161,54 @@ class Storage(Construct):
             ],
         )
 
+        stack = Stack.of(self)
+        self.upload_origin = presigned_post_origin(self.bucket.bucket_name, stack.region, stack.url_suffix)
+        self.upload_cors = (
+            self._allow_uploads_from(props.upload_origins, props.log_retention) if props.upload_origins else None
+        )
+
         destination = s3n.SqsDestination(self.queue)
         key_filter = s3.NotificationKeyFilter(prefix=props.bucket.prefix)
         for event in props.bucket.events:
             self.bucket.add_event_notification(s3_event_type(event), destination, key_filter)
+
+    def _allow_uploads_from(self, origins: tuple[str, ...], log_retention: logs.RetentionDays) -> cr.AwsCustomResource:
+        """Put the bucket's CORS configuration: one rule, ``POST`` from ``origins``.
+
+        A form post of a ``FormData`` body sends only CORS-safelisted headers (its content type
+        is ``multipart/form-data``), so the preflight a browser sends when the page watches the
+        upload's progress asks for no header, and the rule allows none.
+        """
+        rule = {"AllowedMethods": ["POST"], "AllowedOrigins": list(origins), "MaxAgeSeconds": UPLOAD_CORS_MAX_AGE_S}
+        put = cr.AwsSdkCall(
+            service="S3",
+            action="putBucketCors",
+            parameters={"Bucket": self.bucket.bucket_name, "CORSConfiguration": {"CORSRules": [rule]}},
+            physical_resource_id=cr.PhysicalResourceId.of(self.bucket.bucket_name),
+        )
+        # No on_delete: the rule goes with its bucket, and a retained bucket keeps a rule that
+        # names a deleted distribution's domain, which no page can have.
+        return cr.AwsCustomResource(
+            self,
+            "UploadCors",
+            resource_type=UPLOAD_CORS_RESOURCE_TYPE,
+            on_create=put,
+            on_update=put,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["s3:PutBucketCORS"], resources=[self.bucket.bucket_arn])]
+            ),
+            install_latest_aws_sdk=False,
+            log_group=logs.LogGroup(
+                self, "UploadCorsLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+            ),
+        )
+
+
+def presigned_post_origin(bucket_name: str, region: str, url_suffix: str) -> str:
+    """``https://<bucket>.s3.<region>.<url suffix>``: the origin of the presigned POSTs the library
+    grants for ``bucket`` (``strata.documents.factory`` pins boto3 to the regional virtual-hosted
+    endpoint, in us-east-1 too). Works on deploy-time tokens as on plain strings."""
+    return f"https://{bucket_name}.s3.{region}.{url_suffix}"
 
 
 def s3_event_type(event: str) -> s3.EventType:

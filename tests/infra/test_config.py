@@ -235,3 +235,41 @@ def test_jwt_audience_or_tenant_claim_without_an_issuer_is_rejected(raw: dict[st
 
     assert "strata.jwt_audience: set only with jwt_issuer" in str(excinfo.value)
     assert "strata.jwt_tenant_claim: set only with jwt_issuer" in str(excinfo.value)
+
+
+COGNITO_DOMAIN = "https://strata-dev.auth.us-east-1.amazoncognito.com"
+
+
+@pytest.mark.parametrize("origin", [COGNITO_DOMAIN, "https://login.example.com:8443"])
+def test_a_sign_in_origin_with_an_issuer_lets_the_page_sign_in(raw: dict[str, Any], origin: str) -> None:
+    raw.update(jwt_issuer=COGNITO_ISSUER, jwt_audience="client", jwt_sign_in_origin=origin)
+
+    assert _load(raw).jwt_sign_in_origin == origin
+
+
+def test_a_sign_in_origin_without_an_issuer_is_rejected(raw: dict[str, Any]) -> None:
+    raw["jwt_sign_in_origin"] = COGNITO_DOMAIN
+
+    with pytest.raises(ConfigError, match=r"stage 'dev':\n  strata\.jwt_sign_in_origin: set only with jwt_issuer"):
+        _load(raw)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://strata-dev.auth.us-east-1.amazoncognito.com",
+        "strata-dev.auth.us-east-1.amazoncognito.com",
+        f"{COGNITO_DOMAIN}/",
+        f"{COGNITO_DOMAIN}/oauth2/token",
+        f"{COGNITO_DOMAIN}?a=b",
+        f"{COGNITO_DOMAIN}#top",
+        "https://user@strata-dev.auth.us-east-1.amazoncognito.com",
+        "https://login.example.com:port",
+        "https://",
+    ],
+)
+def test_a_sign_in_origin_that_is_not_an_https_origin_is_rejected(raw: dict[str, Any], origin: str) -> None:
+    raw.update(jwt_issuer=COGNITO_ISSUER, jwt_audience="client", jwt_sign_in_origin=origin)
+
+    with pytest.raises(ConfigError, match=r"stage 'dev':\n  strata\.jwt_sign_in_origin: .* is not an https origin"):
+        _load(raw)

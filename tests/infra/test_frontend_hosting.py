@@ -1,9 +1,10 @@
 """The chat page's hosting (:class:`Frontend`) in a small standalone app, synthesized once.
 
 The app holds ``Page`` (the construct's defaults, a fixed API URL), ``Hardened`` (a web ACL and a
-country allowlist, the settings that answer two CloudFront findings), and ``Wired`` / ``Cyclic``: a
-REST API whose response names the page's origin (as CORS does), with the page's CSP origin taken
-from the API alone, or cut out of the stage URL.
+country allowlist, the settings that answer two CloudFront findings), ``SignedIn`` (an upload origin
+and OpenID Connect sign-in), and ``Wired`` / ``Cyclic``: a REST API whose response names the page's
+origin (as CORS does), with the page's CSP origin taken from the API alone, or cut out of the stage
+URL.
 """
 
 from __future__ import annotations
@@ -22,9 +23,17 @@ from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra_cdk.constructs.frontend import FRONTEND_DIR, Frontend, FrontendProps, rest_api_origin, url_origin
+from strata.config.frontend import CONFIG_OBJECT, SIGN_IN_SCOPES, SignIn
+from tests.infra.pages import csp_directives, page_config
 
 API_HOST = "abc123defg.execute-api.eu-west-1.amazonaws.com"
 API_BASE_URL = f"https://{API_HOST}/dev/v1"
+UPLOAD_ORIGIN = "https://strata-dev-documents-0a1b2c3d.s3.eu-west-1.amazonaws.com"
+SIGN_IN = SignIn(
+    issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+    client_id="3n4b5urk1ft4fl3mg5e62d9ado",
+    origin="https://strata-dev.auth.eu-west-1.amazoncognito.com",
+)
 WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/strata-page/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 DEPLOYER = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C"
@@ -69,6 +78,7 @@ class Hosted:
 class HostingApp:
     page: Hosted
     hardened: Hosted
+    signed_in: Hosted
     wired: Hosted
     cyclic: Stack
     outdir: Path
@@ -113,12 +123,15 @@ def hosting(tmp_path_factory: pytest.TempPathFactory) -> HostingApp:
         "Hardened",
         FrontendProps(api_base_url=API_BASE_URL, web_acl_arn=WEB_ACL_ARN, geo_allowlist=("DE", "FR")),
     )
+    signed_in = _hosted(
+        app, "SignedIn", FrontendProps(api_base_url=API_BASE_URL, upload_origins=(UPLOAD_ORIGIN,), sign_in=SIGN_IN)
+    )
     wired = _wired(app, "Wired", origin_from_api=True)
     cyclic = _wired(app, "Cyclic", origin_from_api=False)
     Aspects.of(app).add(AwsSolutionsChecks())
     built = [
         Hosted(stack, frontend, Template.from_stack(stack), Annotations.from_stack(stack))
-        for stack, frontend in (page, hardened, wired)
+        for stack, frontend in (page, hardened, signed_in, wired)
     ]
     return HostingApp(*built, cyclic=cyclic[0], outdir=outdir)
 
@@ -252,11 +265,34 @@ def test_deployment_writes_config_json_with_the_api_url_next_to_the_page(hosting
     properties = deployment["Properties"]
     staged = [hosting.outdir / f"asset.{key.removesuffix('.zip')}" for key in properties["SourceObjectKeys"]]
     page_files, config_files = staged
+    page = {p.relative_to(FRONTEND_DIR) for p in FRONTEND_DIR.rglob("*") if p.is_file() and p.name != CONFIG_OBJECT}
+    assert page and {path.relative_to(page_files) for path in page_files.rglob("*") if path.is_file()} == page
     assert (page_files / "index.html").read_bytes() == (FRONTEND_DIR / "index.html").read_bytes()
-    assert (page_files / "app.js").is_file()
-    assert json.loads((config_files / "config.json").read_text()) == {"apiBaseUrl": API_BASE_URL}
+    assert json.loads((config_files / CONFIG_OBJECT).read_text()) == {"apiBaseUrl": API_BASE_URL}
     assert properties["DistributionPaths"] == ["/*"]
     assert properties["Prune"] is True
+
+
+def test_with_sign_in_config_json_tells_the_page_the_issuer_and_app_client(hosting: HostingApp) -> None:
+    assert page_config(hosting.signed_in.stack, hosting.signed_in.template) == {
+        "apiBaseUrl": API_BASE_URL,
+        "signIn": {"issuer": SIGN_IN.issuer, "clientId": SIGN_IN.client_id, "scopes": SIGN_IN_SCOPES},
+    }
+
+
+def test_uploads_and_sign_in_add_their_origins_to_connect_src_and_nothing_else(hosting: HostingApp) -> None:
+    signed_in, page = csp_directives(hosting.signed_in.template), csp_directives(hosting.page.template)
+    assert signed_in["connect-src"] == [
+        "'self'",
+        f"https://{API_HOST}",
+        UPLOAD_ORIGIN,
+        "https://cognito-idp.eu-west-1.amazonaws.com",
+        SIGN_IN.origin,
+    ]
+    assert {name: sources for name, sources in signed_in.items() if name != "connect-src"} == {
+        name: sources for name, sources in page.items() if name != "connect-src"
+    }
+    assert _findings(hosting.signed_in) == EXPECTED_FINDINGS
 
 
 def test_deleting_the_stack_empties_and_deletes_the_page_bucket_but_keeps_the_logs(page: Hosted) -> None:

@@ -12,10 +12,13 @@ from aws_cdk.assertions import Annotations, Match, Template
 from infra_cdk.app import SKIP_BUNDLING, build_app, read_cdk_json_context
 from infra_cdk.config import CONTEXT_KEY
 from infra_cdk.stack import StrataStack
+from strata.config.frontend import SIGN_IN_SCOPES
+from tests.infra.pages import csp_directives, page_config
 
 MODEL_DATA = "s3://strata-model-artifacts/chat/model.tar.gz"
 JWT_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123"
 JWT_AUDIENCE = "3n4b5urk1ft4fl3mg5e62d9ado"
+SIGN_IN_ORIGIN = "https://strata-ha.auth.us-east-1.amazoncognito.com"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,12 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> tuple[StrataStack, Temp
     }
     strata["chat_model"].update(model_data_url=MODEL_DATA, model_id="/opt/ml/model")
     strata["models_parameter"] = "/strata/ha/models"
-    strata.update(jwt_issuer=JWT_ISSUER, jwt_audience=JWT_AUDIENCE, jwt_tenant_claim="custom:org")
+    strata.update(
+        jwt_issuer=JWT_ISSUER,
+        jwt_audience=JWT_AUDIENCE,
+        jwt_tenant_claim="custom:org",
+        jwt_sign_in_origin=SIGN_IN_ORIGIN,
+    )
     context[CONTEXT_KEY] = strata
     _, stack = build_app(
         context=context, post_cli_context=SKIP_BUNDLING, outdir=str(tmp_path_factory.mktemp("cdk.out"))
@@ -157,6 +165,26 @@ def test_jwt_settings_reach_the_authorizer_only(variant: tuple[StrataStack, Temp
             assert jwt.items() <= env.items()
         else:
             assert not {name for name in env if name.startswith("STRATA_JWT_")}, function.node.id
+
+
+def test_with_a_sign_in_origin_the_page_offers_sign_in_with_the_issuer_and_app_client(
+    variant: tuple[StrataStack, Template],
+) -> None:
+    stack, template = variant
+    assert page_config(stack, template)["signIn"] == {
+        "issuer": JWT_ISSUER,
+        "clientId": JWT_AUDIENCE,
+        "scopes": SIGN_IN_SCOPES,
+    }
+
+
+def test_with_sign_in_the_page_may_connect_to_the_issuer_and_its_sign_in_pages(
+    variant: tuple[StrataStack, Template],
+) -> None:
+    _, template = variant
+    connect = csp_directives(template)["connect-src"]
+    assert connect[-2:] == ["https://cognito-idp.us-east-1.amazonaws.com", SIGN_IN_ORIGIN]
+    assert len(connect) == 5, "the page, its API, the upload origin, the issuer and the sign-in pages"
 
 
 @pytest.fixture(scope="module")

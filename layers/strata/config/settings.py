@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     jwt_tenant_claim: str = "custom:tenant"
     jwt_scopes_claim: str = "scope"
     jwt_default_scopes: str = "chat"
+    # Where the chat page signs in with that issuer (its hosted sign-in and token endpoint, e.g.
+    # a Cognito user pool domain); read by the local stack for the page, default the issuer's origin.
+    jwt_sign_in_origin: str | None = None
 
     # Rate limits: a container leases a slice of a bucket (at most this share of its limit) so
     # that most requests touch no table; unused units go back after ``rate_limit_lease_s``.

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from strata.web import REQUEST_CONTEXT_HEADER
-from strata_local.gateway import LocalGateway, Route
+from strata_local.gateway import FrontendSite, LocalGateway, Route
 
 pytestmark = pytest.mark.anyio
 
@@ -87,12 +87,27 @@ async def test_public_routes_skip_the_authorizer(client: httpx.AsyncClient) -> N
 
 async def test_unknown_files_are_a_404_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("<title>Strata</title>")
-    gateway = LocalGateway(routes=[], authorizer=authorizer, frontend_dir=tmp_path)
+    gateway = LocalGateway(routes=[], authorizer=authorizer, frontend=FrontendSite(tmp_path, {"apiBaseUrl": "/v1"}))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as client:
         assert (await client.get("/")).status_code == 200
         missing = await client.get("/favicon.ico")
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "not_found"
+
+
+async def test_the_page_and_its_config_carry_the_site_headers_as_cloudfront_sends_them(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<title>Strata</title>")
+    site = FrontendSite(tmp_path, {"apiBaseUrl": "/v1"}, {"Content-Security-Policy": "default-src 'none'"})
+    gateway = LocalGateway(routes=[], authorizer=authorizer, frontend=site)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as client:
+        page, config = await client.get("/"), await client.get("/config.json")
+        missing = await client.get("/nothing.js")
+
+    assert page.headers["content-security-policy"] == "default-src 'none'"
+    assert config.json() == {"apiBaseUrl": "/v1"}
+    assert config.headers["content-security-policy"] == "default-src 'none'"
+    assert config.headers["cache-control"] == "no-cache"
+    assert missing.status_code == 404
 
 
 async def test_gateway_reuses_a_policy_per_authorization_header_until_its_ttl_like_api_gateway() -> None:
