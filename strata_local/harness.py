@@ -68,14 +68,18 @@ class RunningStack:
         headers = {"Authorization": f"Bearer {key or self.env['STRATA_API_KEY']}"}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=120)
 
-    def document(self, document_id: str) -> dict[str, Any] | None:
-        with self.http() as client:
+    def document(self, document_id: str, key: str | None = None) -> dict[str, Any] | None:
+        with self.http(key) as client:
             response = client.get(f"/v1/documents/{document_id}")
         return response.json() if response.status_code == 200 else None
 
-    def wait_for_status(self, document_id: str, status: str, timeout_s: float = 120) -> dict[str, Any]:
+    def wait_for_status(
+        self, document_id: str, status: str, timeout_s: float = 120, key: str | None = None
+    ) -> dict[str, Any]:
+        """Waits until the document reads ``status``, as its tenant sees it (``key``: the dev key's)."""
+
         def check() -> dict[str, Any] | None:
-            doc = self.document(document_id)
+            doc = self.document(document_id, key)
             if doc and doc["status"] == "failed" and status != "failed":
                 raise AssertionError(f"document failed: {doc['reason']}")
             return doc if doc and doc["status"] == status else None
@@ -116,9 +120,11 @@ def start_stack(
     timeout_s: float = 300,
     models_file: Path | None = None,
     env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> RunningStack:
     """``strata dev`` in a subprocess, on free ports, with its state under ``workdir``
-    (``models_file``: ``--models FILE``; ``env``: extra environment, e.g. ``STRATA_*`` settings)."""
+    (``models_file``: ``--models FILE``; ``env``: extra environment, e.g. ``STRATA_*`` settings;
+    ``args``: more of its options, e.g. ``("--scale-to-zero", "600")``)."""
     state_dir, documents_dir = workdir / ".strata", workdir / "documents"
     log_path = workdir / "stack.log"
     env_file = state_dir / "local.env"
@@ -141,6 +147,7 @@ def start_stack(
         "--ingest-retry",
         str(ingest_retry_s),
         *(["--models", str(models_file)] if models_file else []),
+        *args,
     ]
     began = time.monotonic()
     with log_path.open("ab") as log:

@@ -186,7 +186,9 @@ def test_the_chat_page_is_served(stack: RunningStack) -> None:
     page = httpx.get(stack.base_url + "/", timeout=10)
     assert page.status_code == 200
     assert "<title>Strata</title>" in page.text
-    assert httpx.get(stack.base_url + "/app.js", timeout=10).status_code == 200
+    assert httpx.get(stack.base_url + "/js/main.js", timeout=10).status_code == 200
+    assert httpx.get(stack.base_url + "/config.json", timeout=10).json() == {"apiBaseUrl": "/v1"}
+    assert "connect-src 'self'" in page.headers["content-security-policy"]
 
 
 def test_stream_starts_before_generation_ends(stack: RunningStack) -> None:
