@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench.gateway_admission",
     "bench.faults",
     "bench.soak",
+    "bench.page_latency",
 )
 
 if __name__ == "__main__":
