@@ -18,7 +18,6 @@ const STATE_TEXT = {
   searching: "Searching your documents…",
   waiting: "Waiting for the first token…",
   streaming: "Answering…",
-  stopped: "Stopped",
   failed: "Not answered",
 };
 

@@ -97,7 +97,9 @@ def upstream(page_stack: PageStack) -> Iterator[MockUpstream]:
     yield mock
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's sync API runs an event loop on this thread while the browser is open,
+# and the tests that come after the browser tests run loops of their own.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if CHROMIUM is None:
         pytest.skip("needs Chromium: apt-get install chromium (make test does)")

@@ -59,6 +59,8 @@ def test_infra_reads_only_the_library_config() -> None:
     }
     allowed = {
         "strata.config",
+        # The chat page's config.json and content security policy, which the local gateway serves too.
+        "strata.config.frontend",
         "strata.config.metrics",
         "strata.config.resources",
         "strata.config.routes",
