@@ -271,7 +271,7 @@ class LocalStack:
             return None
         sign_in = sign_in_from(settings)
         policy = content_security_policy(
-            connect_origins(config.api_url.removesuffix("/v1"), uploads_origins=[config.aws_url], sign_in=sign_in)
+            connect_origins(config.api_url.removesuffix("/v1"), upload_origins=[config.aws_url], sign_in=sign_in)
         )
         return FrontendSite(
             config.frontend_dir,

@@ -126,7 +126,7 @@ class Frontend(Construct):
             security_headers_behavior=_security_headers(
                 connect_origins(
                     props.api_origin or url_origin(props.api_base_url),
-                    uploads_origins=props.upload_origins,
+                    upload_origins=props.upload_origins,
                     sign_in=props.sign_in,
                 )
             ),

@@ -55,11 +55,11 @@ def runtime_config(api_base_url: str, sign_in: SignIn | None = None) -> dict[str
 
 
 def connect_origins(
-    api_origin: str, *, uploads_origins: Iterable[str] = (), sign_in: SignIn | None = None
+    api_origin: str, *, upload_origins: Iterable[str] = (), sign_in: SignIn | None = None
 ) -> list[str]:
     """The origins besides its own that the page may fetch from: the API, where documents are
     uploaded (S3's presigned POST), and the sign-in's issuer and token endpoint."""
-    origins = [api_origin, *uploads_origins]
+    origins = [api_origin, *upload_origins]
     if sign_in is not None:
         origins += [issuer_origin(sign_in.issuer), sign_in.origin]
     return list(dict.fromkeys(origins))  # in order, once each
