@@ -12,12 +12,12 @@ export function clockTime(date) {
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-// What a document is called: its title, else its file name without the tenant's prefix.
+// What a document is called: its title, else its path.
 export function documentName({ title, source_key: sourceKey }) {
-  if (title) return title;
-  return (sourceKey || "").split("/").slice(2).join("/") || sourceKey || "document";
+  return title || documentPath(sourceKey) || "document";
 }
 
+// The document's path as its owner gave it: the source key without "tenants/<tenant>/".
 export function documentPath(sourceKey) {
   return (sourceKey || "").split("/").slice(2).join("/") || sourceKey || "";
 }

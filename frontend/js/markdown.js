@@ -244,7 +244,7 @@ export function safeUrl(text) {
 // DOM.
 
 // Builds one block's element; `cite(number)` makes the element of one citation marker.
-export function renderBlock(node, cite) {
+function renderBlock(node, cite) {
   const build = (tag, children) => {
     const element = document.createElement(tag);
     for (const child of children) element.appendChild(child);

@@ -7,15 +7,14 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from tests.unit.auth.support import AUDIENCE, SigningKey
+from tests.unit.auth.support import AUDIENCE, SigningKey, serving
 
 
 @dataclass
@@ -99,13 +98,6 @@ def oidc_issuer(tenant: str) -> Iterator[OidcIssuer]:
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    issuer.issuer = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:
+        issuer.issuer = url
         yield issuer
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
